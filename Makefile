@@ -1,0 +1,33 @@
+# The two set-up commands of README.md: `make run` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+SWIFT ?= swift
+# One build configuration for the node and the tests, so `make test` after `make run` rebuilds nothing.
+BUILD_FLAGS := -c release -Xswiftc -enable-testing
+BIN := .build/release/exo-peer
+ARGS ?=
+
+.PHONY: run test deps model build test-build unit-tests system-tests clean
+
+deps:
+	@scripts/install-deps.sh
+
+model: deps
+	@scripts/fetch-model.sh
+
+build: deps
+	$(SWIFT) build $(BUILD_FLAGS) --product exo-peer
+
+test-build: deps
+	$(SWIFT) build $(BUILD_FLAGS) --build-tests
+
+## Start a node serving the default model.
+run: model build
+	exec $(BIN) $(ARGS)
+
+## Install everything and run the whole suite: unit tests, then the multi-node system tests.
+test: model test-build
+	$(SWIFT) test $(BUILD_FLAGS) --skip-build
+	@if [ -x scripts/system-tests.sh ]; then scripts/system-tests.sh; fi
+
+clean:
+	rm -rf .build

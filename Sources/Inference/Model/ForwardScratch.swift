@@ -1,0 +1,39 @@
+/// Every buffer of a forward pass, allocated once per model.
+final class ForwardScratch: @unchecked Sendable {
+    let hidden, normed, query, key, value, attention, projected, gate, up, logits, scores: UnsafeMutablePointer<Float>
+    let attentionAccumulator: UnsafeMutablePointer<Float16>
+    let activation: QuantizedActivation
+    let wideActivation: QuantizedActivation
+    let ropeTable: RopeTable
+    private let all: [UnsafeMutablePointer<Float>]
+
+    init(config c: LlamaConfig) {
+        func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            p.initialize(repeating: 0, count: n)
+            return p
+        }
+        let qDim = c.headCount * c.headDimension
+        hidden = buffer(c.embeddingLength)
+        normed = buffer(max(c.embeddingLength, qDim))
+        query = buffer(qDim)
+        key = buffer(c.kvDimension)
+        value = buffer(c.kvDimension)
+        attention = buffer(qDim)
+        projected = buffer(c.embeddingLength)
+        gate = buffer(c.feedForwardLength)
+        up = buffer(c.feedForwardLength)
+        logits = buffer(c.vocabularySize)
+        scores = buffer(c.contextLength)
+        all = [hidden, normed, query, key, value, attention, projected, gate, up, logits, scores]
+        attentionAccumulator = .allocate(capacity: c.headDimension)
+        activation = QuantizedActivation(capacity: c.embeddingLength)
+        wideActivation = QuantizedActivation(capacity: max(c.feedForwardLength, qDim))
+        ropeTable = RopeTable(ropeDimension: c.ropeDimension, base: c.ropeBase, positions: c.contextLength)
+    }
+
+    deinit {
+        all.forEach { $0.deallocate() }
+        attentionAccumulator.deallocate()
+    }
+}

@@ -1,0 +1,66 @@
+/// The shape of a llama-family model, read from GGUF metadata.
+public struct LlamaConfig: Sendable, Equatable {
+    public var architecture: String
+    public var layerCount: Int
+    public var embeddingLength: Int
+    public var feedForwardLength: Int
+    public var headCount: Int
+    public var kvHeadCount: Int
+    public var headDimension: Int
+    public var ropeDimension: Int
+    public var ropeBase: Float
+    public var normEpsilon: Float
+    public var contextLength: Int
+    public var vocabularySize: Int
+
+    public var kvDimension: Int { kvHeadCount * headDimension }
+
+    /// Architectures whose tensors and math are the llama ones.
+    public static let supportedArchitectures: Set<String> = ["llama", "mistral", "granite"]
+
+    public enum Error: Swift.Error, Equatable, CustomStringConvertible {
+        case unsupportedArchitecture(String?)
+        case missingMetadata(String)
+        case inconsistent(String)
+
+        public var description: String {
+            switch self {
+            case .unsupportedArchitecture(let a):
+                "architecture '\(a ?? "none")' is not supported; exo-peer runs llama-family models (\(LlamaConfig.supportedArchitectures.sorted().joined(separator: ", ")))"
+            case .missingMetadata(let key): "model metadata lacks '\(key)'"
+            case .inconsistent(let what): "model metadata is inconsistent: \(what)"
+            }
+        }
+    }
+
+    public init(gguf: GGUFFile) throws(Error) {
+        guard let arch = gguf.architecture, Self.supportedArchitectures.contains(arch) else {
+            throw .unsupportedArchitecture(gguf.architecture)
+        }
+        func int(_ key: String) throws(Error) -> Int {
+            guard let v = gguf.metadata["\(arch).\(key)"]?.int, v > 0 else { throw .missingMetadata("\(arch).\(key)") }
+            return v
+        }
+        architecture = arch
+        layerCount = try int("block_count")
+        embeddingLength = try int("embedding_length")
+        feedForwardLength = try int("feed_forward_length")
+        headCount = try int("attention.head_count")
+        kvHeadCount = gguf.metadata["\(arch).attention.head_count_kv"]?.int ?? headCount
+        contextLength = try int("context_length")
+        guard embeddingLength % headCount == 0 else { throw .inconsistent("embedding \(embeddingLength) not divisible by \(headCount) heads") }
+        guard kvHeadCount > 0, headCount % kvHeadCount == 0 else { throw .inconsistent("\(headCount) heads not divisible by \(kvHeadCount) kv heads") }
+        headDimension = gguf.metadata["\(arch).attention.key_length"]?.int ?? embeddingLength / headCount
+        ropeDimension = gguf.metadata["\(arch).rope.dimension_count"]?.int ?? headDimension
+        guard ropeDimension <= headDimension, ropeDimension % 2 == 0 else { throw .inconsistent("rope dimension \(ropeDimension)") }
+        ropeBase = gguf.metadata["\(arch).rope.freq_base"]?.float ?? 10_000
+        normEpsilon = gguf.metadata["\(arch).attention.layer_norm_rms_epsilon"]?.float ?? 1e-5
+        guard let vocab = gguf.metadata["\(arch).vocab_size"]?.int ?? gguf.metadata["tokenizer.ggml.tokens"]?.array?.count ?? gguf.tensor(named: "token_embd.weight")?.rowCount
+        else { throw .missingMetadata("\(arch).vocab_size") }
+        vocabularySize = vocab
+        for (key, value) in [("layers", layerCount), ("embedding", embeddingLength), ("ffn", feedForwardLength), ("vocab", vocabularySize)] where value > 1 << 24 {
+            throw .inconsistent("\(key) size \(value) is implausible")
+        }
+        guard embeddingLength % 32 == 0, feedForwardLength % 32 == 0 else { throw .inconsistent("dimensions must be multiples of 32") }
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+
+/// A llama-family model over a memory-mapped GGUF file. The forward pass allocates nothing: its
+/// buffers are allocated once here. One model instance runs one sequence at a time.
+public final class LlamaModel: @unchecked Sendable {
+    public let config: LlamaConfig
+    public let file: GGUFFile
+
+    struct Layer {
+        var attentionNorm: [Float]
+        var query, key, value, output: WeightMatrix
+        var ffnNorm: [Float]
+        var gate, up, down: WeightMatrix
+    }
+
+    let tokenEmbedding: WeightMatrix
+    let layers: [Layer]
+    let outputNorm: [Float]
+    let head: WeightMatrix
+    private var ownedBuffers: [UnsafeMutableRawPointer] = []
+
+    // Run state, allocated once.
+    let scratch: ForwardScratch
+    let pool: ThreadPool
+
+    public enum Error: Swift.Error, CustomStringConvertible {
+        case config(LlamaConfig.Error)
+        case weights(WeightMatrix.Error)
+        case tokenOutOfRange(Int32, vocabulary: Int)
+        case contextFull(capacity: Int)
+
+        public var description: String {
+            switch self {
+            case .config(let e): "\(e)"
+            case .weights(let e): "\(e)"
+            case .tokenOutOfRange(let t, let v): "token id \(t) is outside the vocabulary of \(v)"
+            case .contextFull(let c): "the context is full (\(c) positions); start a new conversation or raise the context size"
+            }
+        }
+    }
+
+    public convenience init(path: String, threads: Int = 1) throws {
+        try self.init(file: GGUFFile(path: path), threads: threads)
+    }
+
+    public init(file: GGUFFile, threads: Int = 1) throws(Error) {
+        self.file = file
+        let config: LlamaConfig
+        do { config = try LlamaConfig(gguf: file) } catch { throw .config(error) }
+        self.config = config
+        let d = config.embeddingLength, kv = config.kvDimension, ff = config.feedForwardLength
+        var owned: [UnsafeMutableRawPointer] = []
+        do {
+            tokenEmbedding = try WeightMatrix.load("token_embd.weight", from: file, rows: config.vocabularySize, columns: d, owner: &owned)
+            var layers: [Layer] = []
+            for i in 0..<config.layerCount {
+                let p = "blk.\(i)."
+                layers.append(Layer(
+                    attentionNorm: try WeightMatrix.vector(p + "attn_norm.weight", from: file, count: d),
+                    query: try WeightMatrix.load(p + "attn_q.weight", from: file, rows: config.headCount * config.headDimension, columns: d, owner: &owned),
+                    key: try WeightMatrix.load(p + "attn_k.weight", from: file, rows: kv, columns: d, owner: &owned),
+                    value: try WeightMatrix.load(p + "attn_v.weight", from: file, rows: kv, columns: d, owner: &owned),
+                    output: try WeightMatrix.load(p + "attn_output.weight", from: file, rows: d, columns: config.headCount * config.headDimension, owner: &owned),
+                    ffnNorm: try WeightMatrix.vector(p + "ffn_norm.weight", from: file, count: d),
+                    gate: try WeightMatrix.load(p + "ffn_gate.weight", from: file, rows: ff, columns: d, owner: &owned),
+                    up: try WeightMatrix.load(p + "ffn_up.weight", from: file, rows: ff, columns: d, owner: &owned),
+                    down: try WeightMatrix.load(p + "ffn_down.weight", from: file, rows: d, columns: ff, owner: &owned)
+                ))
+            }
+            self.layers = layers
+            outputNorm = try WeightMatrix.vector("output_norm.weight", from: file, count: d)
+            // Tied embeddings: without an output matrix the token embedding is the head.
+            if file.tensor(named: "output.weight") != nil {
+                head = try WeightMatrix.load("output.weight", from: file, rows: config.vocabularySize, columns: d, owner: &owned)
+            } else {
+                head = tokenEmbedding
+            }
+        } catch {
+            owned.forEach { $0.deallocate() }
+            throw .weights(error)
+        }
+        ownedBuffers = owned
+        scratch = ForwardScratch(config: config)
+        pool = ThreadPool(threads: max(1, threads))
+    }
+
+    deinit {
+        ownedBuffers.forEach { $0.deallocate() }
+    }
+
+    public var threads: Int { pool.threads }
+
+    /// A cache for `layers` (default: all) holding up to `capacity` positions.
+    public func makeCache(capacity: Int? = nil, layers: Range<Int>? = nil) -> KVCache {
+        KVCache(layers: layers ?? 0..<config.layerCount, capacity: min(capacity ?? config.contextLength, config.contextLength), kvDimension: config.kvDimension)
+    }
+
+    /// Hidden state for `token`: a row of the embedding, dequantized.
+    public func embed(_ token: Int32, into hidden: UnsafeMutablePointer<Float>) throws(Error) {
+        guard token >= 0, Int(token) < config.vocabularySize else { throw .tokenOutOfRange(token, vocabulary: config.vocabularySize) }
+        let row = tokenEmbedding.bytes + Int(token) * tokenEmbedding.rowBytes
+        try? Dequantize.row(tokenEmbedding.type, from: row, count: config.embeddingLength, into: hidden)
+    }
+
+    /// Runs layers `range` on `hidden` (in place) for the token at `cache.length`, storing its keys
+    /// and values; the caller advances `cache.length` once every layer range has run.
+    public func forwardLayers(_ range: Range<Int>, hidden: UnsafeMutablePointer<Float>, cache: KVCache) throws(Error) {
+        let position = cache.length
+        guard position < cache.capacity else { throw .contextFull(capacity: cache.capacity) }
+        precondition(range.lowerBound >= cache.layers.lowerBound && range.upperBound <= cache.layers.upperBound, "cache does not hold layers \(range)")
+        for l in range { layerForward(l, hidden: hidden, position: position, cache: cache) }
+    }
+
+    /// Final norm and output head: logits for the token whose hidden state is `hidden`.
+    public func logits(hidden: UnsafeMutablePointer<Float>) -> UnsafeMutableBufferPointer<Float> {
+        let s = scratch
+        Kernels.rmsNorm(hidden, weight: outputNorm, epsilon: config.normEpsilon, count: config.embeddingLength, into: s.normed)
+        matVec(head, input: s.normed, output: s.logits)
+        return UnsafeMutableBufferPointer(start: s.logits, count: config.vocabularySize)
+    }
+
+    /// Embedding, every layer and the head for one token; advances the cache.
+    public func forward(token: Int32, cache: KVCache) throws(Error) -> UnsafeMutableBufferPointer<Float> {
+        try embed(token, into: scratch.hidden)
+        try forwardLayers(0..<config.layerCount, hidden: scratch.hidden, cache: cache)
+        cache.length += 1
+        return logits(hidden: scratch.hidden)
+    }
+
+    /// Feeds tokens without computing logits except for the last one.
+    public func prefill(_ tokens: [Int32], cache: KVCache) throws(Error) -> UnsafeMutableBufferPointer<Float> {
+        precondition(!tokens.isEmpty)
+        for token in tokens.dropLast() {
+            try embed(token, into: scratch.hidden)
+            try forwardLayers(0..<config.layerCount, hidden: scratch.hidden, cache: cache)
+            cache.length += 1
+        }
+        return try forward(token: tokens[tokens.count - 1], cache: cache)
+    }
+
+    private func layerForward(_ l: Int, hidden x: UnsafeMutablePointer<Float>, position: Int, cache: KVCache) {
+        let layer = layers[l]
+        let s = scratch
+        let c = config
+        Kernels.rmsNorm(x, weight: layer.attentionNorm, epsilon: c.normEpsilon, count: c.embeddingLength, into: s.normed)
+        s.activation.quantize(s.normed, count: c.embeddingLength)
+        matVecQuantized(layer.query, output: s.query)
+        matVecQuantized(layer.key, output: s.key)
+        matVecQuantized(layer.value, output: s.value)
+        Kernels.rope(s.query, heads: c.headCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, position: position, table: s.ropeTable)
+        Kernels.rope(s.key, heads: c.kvHeadCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, position: position, table: s.ropeTable)
+        let k = cache.key(layer: l, position: 0), v = cache.value(layer: l, position: 0)
+        for i in 0..<c.kvDimension {
+            k[position * c.kvDimension + i] = Float16(s.key[i])
+            v[position * c.kvDimension + i] = Float16(s.value[i])
+        }
+        Attention.run(query: s.query, keys: k, values: v, length: position + 1, config: c, scratch: s, output: s.attention)
+        matVec(layer.output, input: s.attention, output: s.projected)
+        for i in 0..<c.embeddingLength { x[i] += s.projected[i] }
+
+        Kernels.rmsNorm(x, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: c.embeddingLength, into: s.normed)
+        s.activation.quantize(s.normed, count: c.embeddingLength)
+        matVecQuantized(layer.gate, output: s.gate)
+        matVecQuantized(layer.up, output: s.up)
+        Kernels.swiGLU(gate: s.gate, up: s.up, count: c.feedForwardLength)
+        matVec(layer.down, input: s.gate, output: s.projected)
+        for i in 0..<c.embeddingLength { x[i] += s.projected[i] }
+    }
+
+    /// W·input, quantizing `input` first when W is quantized.
+    private func matVec(_ w: WeightMatrix, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        if w.type == .f32 {
+            Kernels.matVecF32(w, input: input, output: output, pool: pool)
+        } else {
+            let a = w.columns == config.embeddingLength ? scratch.activation : scratch.wideActivation
+            a.quantize(input, count: w.columns)
+            matVecQuantized(w, output: output, activation: a)
+        }
+    }
+
+    /// W·(the already quantized activation) in parallel over rows.
+    private func matVecQuantized(_ w: WeightMatrix, output: UnsafeMutablePointer<Float>, activation: QuantizedActivation? = nil) {
+        if w.type == .f32 {
+            Kernels.matVecF32(w, input: scratch.normed, output: output, pool: pool)
+            return
+        }
+        let a = activation ?? scratch.activation
+        pool.parallelFor(rows: w.rows) { range in
+            QuantizedMatVec.rows(range, type: w.type, weights: w.bytes, rowBytes: w.rowBytes, x: a, y: output)
+        }
+    }
+}

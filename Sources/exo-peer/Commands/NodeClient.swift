@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A small HTTP client for the CLI's queries to a node's API.
+struct NodeClient {
+    let base: String
+    var apiKey: String? = ProcessInfo.processInfo.environment["EXO_API_KEY"]
+
+    func get(_ path: String) async throws -> Data {
+        try await send(path, method: "GET", body: nil)
+    }
+
+    func send(_ path: String, method: String, body: Data?) async throws -> Data {
+        guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
+            throw ValidationError("not a URL: \(base)")
+        }
+        var request = URLRequest(url: url, timeoutInterval: 30)
+        request.httpMethod = method
+        request.httpBody = body
+        if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
+        if let apiKey { request.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization") }
+        let (data, response): (Data, URLResponse)
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw ValidationError("cannot reach \(url): \(error.localizedDescription). Is a node running there?")
+        }
+        if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
+            throw ValidationError("\(method) \(url) answered HTTP \(http.statusCode): \(String(decoding: data, as: UTF8.self))")
+        }
+        return data
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Gossip
+import Logging
+import Mesh
+import ServiceLifecycle
+
+/// One exo-peer node: identity, mesh links, discovery and the gossiped view of the cluster.
+/// The pieces only talk through this actor, which wires streams between them.
+actor Node: Service {
+    nonisolated let identity: NodeIdentity
+    nonisolated let configuration: NodeConfiguration
+    nonisolated let startedAt: Date
+    nonisolated let metrics = NodeMetrics()
+    nonisolated let catalog: ModelCatalog
+    let mesh: MeshNode
+    let gossip: GossipNode
+    private let discovery: (any Discovery)?
+    private let logger: Logger
+    /// Mesh addresses already handed to the mesh to keep a link to.
+    private var dialed: Set<PeerAddress> = []
+
+    private init(identity: NodeIdentity, configuration: NodeConfiguration, mesh: MeshNode, gossip: GossipNode,
+                 discovery: (any Discovery)?, catalog: ModelCatalog, logger: Logger) {
+        self.identity = identity
+        self.configuration = configuration
+        self.startedAt = Date()
+        self.mesh = mesh
+        self.gossip = gossip
+        self.discovery = discovery
+        self.catalog = catalog
+        self.logger = logger
+    }
+
+    static func start(configuration: NodeConfiguration, logger baseLogger: Logger) async throws -> Node {
+        let identity = try NodeIdentity.loadOrCreate(home: configuration.home)
+        var logger = baseLogger
+        logger[metadataKey: "node"] = "\(identity.id.short)"
+        let networkKey = try configuration.networkKeyFile.map { url throws in try NetworkKey.load(path: url.path) }
+        let mesh = MeshNode(
+            identity: identity,
+            configuration: MeshConfiguration(host: "0.0.0.0", port: configuration.meshPort, networkKey: networkKey),
+            logger: logger
+        )
+        let meshPort = try await mesh.start()
+        let catalog = ModelCatalog(directory: configuration.modelsDirectory, cacheFile: configuration.home.appendingPathComponent("model-digests.json"))
+        let record = NodeRecord(
+            node: identity.id, epoch: identity.epoch,
+            addresses: LocalAddresses.current(interfaces: configuration.interfaces),
+            meshPort: UInt16(clamping: meshPort), apiPort: UInt16(clamping: configuration.apiPort),
+            resources: Self.resources(), models: Self.models(catalog)
+        )
+        let gossip = try GossipNode(record: record, identity: identity, transport: MeshGossipTransport(mesh: mesh, logger: logger), logger: logger)
+        let discovery: (any Discovery)? = configuration.useMDNS
+            ? AvahiDiscovery(advertising: .init(id: identity.id, meshPort: meshPort, apiPort: configuration.apiPort),
+                             interfaces: Set(configuration.interfaces), logger: logger)
+            : nil
+        logger.info("node \(identity.id.short) epoch \(identity.epoch): API on http://\(configuration.apiHost):\(configuration.apiPort), mesh port \(meshPort)")
+        return Node(identity: identity, configuration: configuration, mesh: mesh, gossip: gossip, discovery: discovery, catalog: catalog, logger: logger)
+    }
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.gossip.run() }
+            group.addTask { await self.deliverInboundFrames() }
+            group.addTask { await self.followPeerEvents() }
+            group.addTask { await self.followGossipEvents() }
+            group.addTask { await self.refreshOwnRecordPeriodically() }
+            if let discovery {
+                group.addTask { await self.mesh.follow(await discovery.start()) }
+            }
+            for address in configuration.staticPeers { await dial(address) }
+
+            // Until SIGTERM/SIGINT: then announce departure so peers see it at once, and drain.
+            try? await gracefulShutdown()
+            logger.info("node \(identity.id.short) stopping: announcing departure")
+            do { try await gossip.leave() } catch { logger.warning("could not announce departure: \(error)") }
+            await discovery?.stop()
+            await mesh.shutdown(drainTimeout: .seconds(1))
+            group.cancelAll()
+        }
+        logger.info("node \(identity.id.short) stopped")
+    }
+
+    // MARK: Wiring
+
+    private func deliverInboundFrames() async {
+        for await inbound in mesh.inbound {
+            guard inbound.frame.kind == .gossip else { continue }
+            await gossip.receive(bytes: Array(inbound.frame.payload.readableBytesView), from: inbound.peer)
+        }
+    }
+
+    private func followPeerEvents() async {
+        for await event in mesh.events {
+            switch event {
+            case .connected(let peer, _): await gossip.peerConnected(peer)
+            case .disconnected(let peer, _): await gossip.peerDisconnected(peer)
+            }
+        }
+    }
+
+    /// Addresses learned through gossip are dialed too, so a node found by one peer is linked by all.
+    private func followGossipEvents() async {
+        for await directive in gossip.events {
+            guard case .recordChanged(let peer) = directive, peer != identity.id else { continue }
+            guard let record = await gossip.members[peer]?.record, !record.leaving else { continue }
+            let linked = await mesh.peers[peer] != nil
+            guard !linked, let host = record.addresses.first else { continue }
+            await dial(PeerAddress(host: host, port: Int(record.meshPort)), expecting: peer)
+        }
+    }
+
+    private func dial(_ address: PeerAddress, expecting: NodeID? = nil) async {
+        guard !dialed.contains(address) else { return }
+        dialed.insert(address)
+        await mesh.connect(to: address, expecting: expecting)
+    }
+
+    /// Memory and models change slowly; the record is re-signed only when they changed.
+    private func refreshOwnRecordPeriodically() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(10))
+            let resources = Self.resources()
+            let models = Self.models(catalog)
+            let current = await gossip.ownRecord
+            let memoryMoved = abs(Double(current.resources.memoryAvailableBytes) - Double(resources.memoryAvailableBytes)) > 256 * 1_048_576
+            guard memoryMoved || current.models != models || current.resources.cores != resources.cores else { continue }
+            try? await gossip.updateRecord { record in
+                record.resources = resources
+                record.models = models
+            }
+        }
+    }
+
+    private static func resources() -> NodeRecord.Resources {
+        let r = SystemResources.current()
+        return .init(memoryTotalBytes: r.memoryTotalBytes, memoryAvailableBytes: r.memoryAvailableBytes, cores: r.cores)
+    }
+
+    private static func models(_ catalog: ModelCatalog) -> [NodeRecord.ModelOnDisk] {
+        catalog.scan().map { .init(id: $0.id, sizeBytes: $0.sizeBytes, sha256: $0.sha256) }
+    }
+
+    // MARK: Views for the API
+
+    /// This node and every member of the gossiped view.
+    func peerSummaries() async -> [PeerSummary] {
+        let members = await gossip.members
+        let own = await gossip.ownRecord
+        var rows = [summary(of: own, liveness: "alive", lastHeard: nil, isSelf: true)]
+        for (id, member) in members where id != identity.id {
+            rows.append(summary(of: member.record, liveness: member.liveness.rawValue, lastHeard: await gossip.lastHeard(id), isSelf: false))
+        }
+        return rows
+    }
+
+    private func summary(of record: NodeRecord, liveness: String, lastHeard: Double?, isSelf: Bool) -> PeerSummary {
+        PeerSummary(
+            id: record.node.hex, address: record.addresses.first ?? "?", apiPort: Int(record.apiPort), liveness: liveness,
+            lastHeardSeconds: lastHeard, memoryTotalBytes: record.resources.memoryTotalBytes,
+            memoryAvailableBytes: record.resources.memoryAvailableBytes, cores: record.resources.cores,
+            models: record.models.map(\.id), healthScore: record.health.score, isSelf: isSelf
+        )
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Mesh
+
+/// Command-line options of a node; every one has a default, so `exo-peer` alone starts a node.
+struct NodeOptions: ParsableArguments {
+    @Option(help: "State directory (identity, epoch, models). Default: $EXO_HOME or ~/.exo-peer.")
+    var home: String?
+
+    @Option(help: "Directory of GGUF models. Default: <home>/models.")
+    var models: String?
+
+    @Option(help: "Address the HTTP API binds to.")
+    var host: String = "0.0.0.0"
+
+    @Option(help: "HTTP API port.")
+    var port: Int = 52415
+
+    @Option(name: .customLong("mesh-port"), help: "Mesh (peer-to-peer) TCP port.")
+    var meshPort: Int = 52416
+
+    @Option(name: .customLong("peer"), help: "A peer's mesh address host:port to dial, in addition to mDNS discovery (repeatable).")
+    var peers: [String] = []
+
+    @Option(name: .customLong("interface"), help: "Only discover and announce on this network interface (repeatable). Default: all.")
+    var interfaces: [String] = []
+
+    @Flag(name: .customLong("no-mdns"), help: "Do not use Avahi/mDNS; rely on --peer and gossip-learned addresses.")
+    var noMDNS = false
+
+    @Option(name: .customLong("network-key"), help: "File with a shared secret; peers without it are refused and traffic is encrypted (or set EXO_NETWORK_KEY).")
+    var networkKey: String?
+
+    @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' on every endpoint but /health (or set EXO_API_KEY).")
+    var apiKey: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func configuration() throws -> NodeConfiguration {
+        let env = ProcessInfo.processInfo.environment
+        let home = URL(fileURLWithPath: home ?? env["EXO_HOME"] ?? (NSHomeDirectory() + "/.exo-peer"))
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be 1…65535, got \(port)") }
+        guard (1...65535).contains(meshPort) else { throw ValidationError("--mesh-port must be 1…65535, got \(meshPort)") }
+        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return NodeConfiguration(
+            home: home,
+            modelsDirectory: models.map { URL(fileURLWithPath: $0) } ?? home.appendingPathComponent("models"),
+            apiHost: host,
+            apiPort: port,
+            meshPort: meshPort,
+            logLevel: level,
+            apiKey: apiKey ?? env["EXO_API_KEY"],
+            staticPeers: try peers.map { text in
+                guard let address = PeerAddress(text) else { throw ValidationError("--peer '\(text)' must be host:port with a port 1…65535") }
+                return address
+            },
+            interfaces: interfaces,
+            useMDNS: !noMDNS,
+            networkKeyFile: (networkKey ?? env["EXO_NETWORK_KEY"]).map { URL(fileURLWithPath: $0) }
+        )
+    }
+}
+
+/// Everything a node needs to start, resolved from options and environment.
+struct NodeConfiguration: Sendable {
+    var home: URL
+    var modelsDirectory: URL
+    var apiHost: String
+    var apiPort: Int
+    var meshPort: Int
+    var logLevel: Logger.Level
+    var apiKey: String? = nil
+    var staticPeers: [PeerAddress] = []
+    var interfaces: [String] = []
+    var useMDNS = true
+    var networkKeyFile: URL? = nil
+}
