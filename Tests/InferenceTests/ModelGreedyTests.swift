@@ -45,4 +45,39 @@ import Testing
             #expect(abs(p - exp(top.logprob)) < 0.01, "token \(top.id): \(p) vs llama.cpp \(exp(top.logprob))")
         }
     }
+
+    struct StepCase: Decodable {
+        struct Top: Decodable { var id: Int32; var prob: Double }
+        struct Step: Decodable { var id: Int32; var top5: [Top] }
+        var prompt_ids: [Int32]
+        var per_step: [Step]
+    }
+
+    /// Every step of every prompt (192 distributions): llama.cpp's top five tokens must have our
+    /// probabilities within 0.01, feeding llama.cpp's own tokens so one step's error can't carry over.
+    @Test func everyStepTop5ProbabilitiesWithinOneHundredth() throws {
+        _ = try TestResources.requireModel()
+        let model = try #require(Self.model)
+        struct File: Decodable { var cases: [StepCase] }
+        let cases = try TestResources.fixture("greedy-per-step-top5.json", as: File.self).cases
+        var worst = 0.0, total = 0.0, count = 0
+        for c in cases {
+            let cache = model.makeCache(capacity: 128)
+            var logits = Array(try model.prefill(c.prompt_ids, cache: cache))
+            for step in c.per_step {
+                let maxLogit = logits.max()!
+                let sum = logits.reduce(0.0) { $0 + exp(Double($1 - maxLogit)) }
+                for top in step.top5 {
+                    let error = abs(exp(Double(logits[Int(top.id)] - maxLogit)) / sum - top.prob)
+                    worst = max(worst, error)
+                    total += error
+                    count += 1
+                }
+                logits = Array(try model.forward(token: step.id, cache: cache))
+            }
+        }
+        print("per-step top-5 probability error over \(count) values: max \(worst), mean \(total / Double(count))")
+        #expect(count == 6 * 32 * 5)
+        #expect(worst < 0.01, "largest probability difference \(worst)")
+    }
 }

@@ -20,18 +20,38 @@ enum Kernels {
             for i in 0..<(ropeDimension / 2) {
                 let a = head[2 * i], b = head[2 * i + 1]
                 let c = cosines[i], s = sines[i]
-                head[2 * i] = a * c - b * s
-                head[2 * i + 1] = a * s + b * c
+                // Fused the way GCC contracts llama.cpp's `x0*cos - x1*sin` and `x0*sin + x1*cos`:
+                // the first product inside the FMA, the second rounded on its own.
+                head[2 * i] = Float(-(b * s)).addingProduct(a, c)
+                head[2 * i + 1] = (b * c).addingProduct(a, s)
             }
         }
     }
 
-    /// gate ← silu(gate) · up.
+    /// gate ← silu(gate) · up, with silu(x) = x / (1 + e^-x) and e^-x from `vectorExp`, as
+    /// llama.cpp's AVX-512 build computes it (its results differ from libm's expf in the last bit,
+    /// which this rounding-sensitive model notices).
     static func swiGLU(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
         for i in 0..<count {
             let g = gate[i]
-            gate[i] = g / (1 + Foundation.exp(-g)) * up[i]
+            gate[i] = g / (1 + vectorExp(0 - g)) * up[i]
         }
+    }
+
+    /// e^x by the polynomial of llama.cpp's `ggml_v_expf` (Arm's optimized-routines expf: range
+    /// reduction by ln 2 in two parts, degree-5 polynomial, scaling by 2^n), lane for lane.
+    @inline(__always)
+    static func vectorExp(_ x: Float) -> Float {
+        let shift: Float = 0x1.8p23
+        let z = shift.addingProduct(x, 0x1.715476p+0)
+        let n = z - shift
+        let b = x.addingProduct(-n, 0x1.62e4p-1).addingProduct(-n, 0x1.7f7d1cp-20)
+        let u = b * b
+        let high = Float(0x1.573e2ep-5).addingProduct(0x1.0e4020p-7, b)
+        let low = Float(0x1.fffdb6p-2).addingProduct(0x1.555e66p-3, b)
+        let j = Float(1).addingProduct(0x1.ffffecp-1, b).addingProduct(low.addingProduct(high, u), u)
+        if abs(n) > 192 { return n > 0 ? .infinity : 0 }
+        return Float(sign: .plus, exponent: Int(n), significand: 1) * j
     }
 
     /// y = W·x for F32 weights.

@@ -34,10 +34,11 @@ public final class QuantizedActivation: @unchecked Sendable {
             let v1 = block.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
             amax = pointwiseMax(abs(v0), abs(v1))
             let maxAbs = amax.max()
+            // As llama.cpp's x86 path: the multiplier is 127/max (not 1/d) and ties round to even.
             let d = maxAbs / 127
-            let inverse: Float = d != 0 ? 1 / d : 0
-            let q0 = (v0 * inverse).rounded(.toNearestOrAwayFromZero)
-            let q1 = (v1 * inverse).rounded(.toNearestOrAwayFromZero)
+            let inverse: Float = maxAbs != 0 ? 127 / maxAbs : 0
+            let q0 = (v0 * inverse).rounded(.toNearestOrEven)
+            let q1 = (v1 * inverse).rounded(.toNearestOrEven)
             let i0 = SIMD16<Int32>(q0), i1 = SIMD16<Int32>(q1)
             let out = UnsafeMutableRawPointer(values + b * 32)
             out.storeBytes(of: SIMD16<Int8>(truncatingIfNeeded: i0), as: SIMD16<Int8>.self)

@@ -3,8 +3,9 @@ import Foundation
 /// Grouped-query attention of one query position over the cached keys and values.
 ///
 /// It follows llama.cpp's CPU flash-attention arithmetic (its default): the query is rounded to
-/// Float16 like the cached keys, softmax is computed online, and the weighted sum of values is
-/// accumulated in Float16. Matching that rounding is what keeps greedy output token-identical.
+/// Float16 like the cached keys, each score is a dot product summed in llama.cpp's order, softmax
+/// is computed online, and the weighted sum of values is accumulated in Float16. Matching that
+/// rounding is what keeps greedy output token-identical on this small, rounding-sensitive model.
 enum Attention {
     static func run(
         query: UnsafeMutablePointer<Float>, keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>,
@@ -14,37 +15,64 @@ enum Attention {
         let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(hd).squareRoot()
         let acc = scratch.attentionAccumulator
-        let exact = ProcessInfo.processInfo.environment["EXO_ATTN_F32"] != nil
-        var acc32 = [Float](repeating: 0, count: hd)
         for h in 0..<c.headCount {
             let q = query + h * hd
-            if !exact { for i in 0..<hd { q[i] = Float(Float16(q[i])) } }
-            for i in 0..<hd { acc32[i] = 0 }
+            for i in 0..<hd { q[i] = Float(Float16(q[i])) }
             let kvOffset = (h / group) * hd
             var maximum = -Float.infinity
             var total: Float = 0
             for i in 0..<hd { acc[i] = 0 }
             for t in 0..<length {
-                let k = keys + t * c.kvDimension + kvOffset
-                var dot: Float = 0
-                for i in 0..<hd { dot += Float(k[i]) * q[i] }
-                let s = dot * scale
+                let s = dot(keys + t * c.kvDimension + kvOffset, q, count: hd) * scale
                 var ms: Float = 1, vs: Float = 1
                 if s > maximum {
                     let previous = maximum
                     maximum = s
                     ms = previous == -.infinity ? 0 : Foundation.exp(previous - maximum)
-                    for i in 0..<hd { acc[i] = Float16(Float(acc[i]) * ms); acc32[i] *= ms }
+                    for i in 0..<hd { acc[i] = Float16(Float(acc[i]) * ms) }
                 } else {
                     vs = Foundation.exp(s - maximum)
                 }
                 let v = values + t * c.kvDimension + kvOffset
-                for i in 0..<hd { acc[i] = Float16(Float(acc[i]).addingProduct(Float(v[i]), vs)); acc32[i] += Float(v[i]) * vs }
-                total = total * ms + vs
+                for i in 0..<hd { acc[i] = Float16(Float(acc[i]).addingProduct(Float(v[i]), vs)) }
+                total = vs.addingProduct(total, ms)  // fused, as the C compiler contracts `S*ms + vs`
             }
             let out = output + h * hd
             let inverse = 1 / total
-            for i in 0..<hd { out[i] = (exact ? acc32[i] : Float(acc[i])) * inverse }
+            for i in 0..<hd { out[i] = Float(acc[i]) * inverse }
         }
+    }
+
+    /// k·q in the order of llama.cpp's AVX-512 `ggml_vec_dot_f16`: four 16-lane accumulators over
+    /// steps of 64, folded pairwise, then a halving tree over the 16 lanes; any tail sequentially.
+    @inline(__always)
+    static func dot(_ k: UnsafePointer<Float16>, _ q: UnsafePointer<Float>, count n: Int) -> Float {
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        let whole = n & ~63
+        var i = 0
+        while i < whole {
+            a0 = a0.addingProduct(lanes(k + i), lanes(q + i))
+            a1 = a1.addingProduct(lanes(k + i + 16), lanes(q + i + 16))
+            a2 = a2.addingProduct(lanes(k + i + 32), lanes(q + i + 32))
+            a3 = a3.addingProduct(lanes(k + i + 48), lanes(q + i + 48))
+            i += 64
+        }
+        let folded = (a0 + a2) + (a1 + a3)
+        let b = folded.lowHalf + folded.highHalf
+        let c = b.lowHalf + b.highHalf
+        var sum = Double((c[0] + c[2]) + (c[1] + c[3]))
+        while i < n {
+            sum += Double(Float(k[i]) * q[i])
+            i += 1
+        }
+        return Float(sum)
+    }
+
+    @inline(__always) private static func lanes(_ p: UnsafePointer<Float16>) -> SIMD16<Float> {
+        SIMD16<Float>(UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float16>.self))
+    }
+
+    @inline(__always) private static func lanes(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
     }
 }

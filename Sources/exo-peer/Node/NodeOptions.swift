@@ -35,6 +35,9 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' on every endpoint but /health (or set EXO_API_KEY).")
     var apiKey: String?
 
+    @Option(help: "Threads for inference. Default: all cores.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -43,6 +46,7 @@ struct NodeOptions: ParsableArguments {
         let home = URL(fileURLWithPath: home ?? env["EXO_HOME"] ?? (NSHomeDirectory() + "/.exo-peer"))
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1…65535, got \(port)") }
         guard (1...65535).contains(meshPort) else { throw ValidationError("--mesh-port must be 1…65535, got \(meshPort)") }
+        guard (1...512).contains(threads) else { throw ValidationError("--threads must be 1…512, got \(threads)") }
         guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -60,7 +64,8 @@ struct NodeOptions: ParsableArguments {
             },
             interfaces: interfaces,
             useMDNS: !noMDNS,
-            networkKeyFile: (networkKey ?? env["EXO_NETWORK_KEY"]).map { URL(fileURLWithPath: $0) }
+            networkKeyFile: (networkKey ?? env["EXO_NETWORK_KEY"]).map { URL(fileURLWithPath: $0) },
+            threads: threads
         )
     }
 }
@@ -78,4 +83,5 @@ struct NodeConfiguration: Sendable {
     var interfaces: [String] = []
     var useMDNS = true
     var networkKeyFile: URL? = nil
+    var threads = ProcessInfo.processInfo.activeProcessorCount
 }
