@@ -51,6 +51,26 @@ struct KernelTests {
         }
     }
 
+    /// The four-row kernels give bit-identical results to the one-row kernels (same order of operations).
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0])
+    func fourRowKernelsMatchOneRowKernelsExactly(type: GGMLType) {
+        var rng = SeededGenerator(seed: 5)
+        let n = 1536, rows = 7
+        let activation = QuantizedActivation(capacity: n)
+        let x = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+        x.withUnsafeBufferPointer { activation.quantize($0.baseAddress!, count: n) }
+        let matrix = (0..<rows).flatMap { _ in Self.randomRow(type, blocks: n / 32, using: &rng) }
+        let rowBytes = matrix.count / rows
+        var together = [Float](repeating: 0, count: rows), alone = [Float](repeating: 0, count: rows)
+        matrix.withUnsafeBytes { raw in
+            together.withUnsafeMutableBufferPointer { QuantizedMatVec.rows(0..<rows, type: type, weights: raw.baseAddress!, rowBytes: rowBytes, x: activation, y: $0.baseAddress!) }
+            alone.withUnsafeMutableBufferPointer { y in
+                for r in 0..<rows { QuantizedMatVec.rows(r..<(r + 1), type: type, weights: raw.baseAddress!, rowBytes: rowBytes, x: activation, y: y.baseAddress!) }
+            }
+        }
+        #expect(together == alone)
+    }
+
     @Test func activationQuantizationRoundTripsWithinHalfAStep() {
         var rng = SeededGenerator(seed: 3)
         let n = 1536

@@ -5,7 +5,11 @@
 public final class QuantizedActivation: @unchecked Sendable {
     public let capacity: Int
     public private(set) var count = 0
+    /// The quantized values, in order.
     public let values: UnsafeMutablePointer<Int8>
+    /// The same values widened to Int16 in the layout the kernels consume, 32 per block: the even
+    /// elements 0, 2, …, 30, then the odd ones 1, 3, …, 31.
+    public let pairs: UnsafeMutablePointer<Int16>
     public let scales: UnsafeMutablePointer<Float>
     /// scale × sum of the block's quantized values (Q8_1's `s`).
     public let sums: UnsafeMutablePointer<Float>
@@ -13,12 +17,14 @@ public final class QuantizedActivation: @unchecked Sendable {
     public init(capacity: Int) {
         self.capacity = capacity
         values = .allocate(capacity: capacity + 64)
+        pairs = .allocate(capacity: capacity + 64)
         scales = .allocate(capacity: capacity / 32 + 1)
         sums = .allocate(capacity: capacity / 32 + 1)
     }
 
     deinit {
         values.deallocate()
+        pairs.deallocate()
         scales.deallocate()
         sums.deallocate()
     }
@@ -27,25 +33,31 @@ public final class QuantizedActivation: @unchecked Sendable {
     public func quantize(_ x: UnsafePointer<Float>, count n: Int) {
         precondition(n <= capacity && n % 32 == 0)
         count = n
+        let shift = SIMD16<Float>(repeating: 0x1.8p23)
         for b in 0..<(n / 32) {
             let block = UnsafeRawPointer(x + b * 32)
-            var amax = SIMD16<Float>()
             let v0 = block.loadUnaligned(as: SIMD16<Float>.self)
             let v1 = block.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-            amax = pointwiseMax(abs(v0), abs(v1))
-            let maxAbs = amax.max()
-            // As llama.cpp's x86 path: the multiplier is 127/max (not 1/d) and ties round to even.
+            let maxAbs = pointwiseMax(abs(v0), abs(v1)).max()
+            // As llama.cpp's x86 path: the multiplier is 127/max (not 1/d) and ties round to even,
+            // which adding 1.5·2²³ does in the default rounding mode; the low bits are then the integer.
             let d = maxAbs / 127
-            let inverse: Float = maxAbs != 0 ? 127 / maxAbs : 0
-            let q0 = (v0 * inverse).rounded(.toNearestOrEven)
-            let q1 = (v1 * inverse).rounded(.toNearestOrEven)
-            let i0 = SIMD16<Int32>(q0), i1 = SIMD16<Int32>(q1)
-            let out = UnsafeMutableRawPointer(values + b * 32)
-            out.storeBytes(of: SIMD16<Int8>(truncatingIfNeeded: i0), as: SIMD16<Int8>.self)
-            out.storeBytes(of: SIMD16<Int8>(truncatingIfNeeded: i1), toByteOffset: 16, as: SIMD16<Int8>.self)
-            let dHalf = Float(Float16(d))
-            scales[b] = dHalf
-            sums[b] = Float(Float16(Float(i0.wrappedSum() &+ i1.wrappedSum()) * d))
+            let inverse = SIMD16<Float>(repeating: maxAbs != 0 ? 127 / maxAbs : 0)
+            let i0 = unsafeBitCast(v0 * inverse + shift, to: SIMD16<Int32>.self) &- 0x4B40_0000
+            let i1 = unsafeBitCast(v1 * inverse + shift, to: SIMD16<Int32>.self) &- 0x4B40_0000
+            let out = values + b * 32, wide = pairs + b * 32
+            for i in 0..<16 {
+                out[i] = Int8(truncatingIfNeeded: i0[i])
+                out[16 + i] = Int8(truncatingIfNeeded: i1[i])
+            }
+            for i in 0..<8 {
+                wide[i] = Int16(truncatingIfNeeded: i0[2 * i])
+                wide[8 + i] = Int16(truncatingIfNeeded: i1[2 * i])
+                wide[16 + i] = Int16(truncatingIfNeeded: i0[2 * i + 1])
+                wide[24 + i] = Int16(truncatingIfNeeded: i1[2 * i + 1])
+            }
+            scales[b] = Float(Float16(d))
+            sums[b] = Float(Float16(Float((i0 &+ i1).wrappedSum()) * d))
         }
     }
 }
