@@ -25,8 +25,10 @@ run: model build
 	exec $(BIN) $(ARGS)
 
 ## Install everything and run the whole suite: unit tests, then the multi-node system tests.
+# Serially: the model tests are synchronous and CPU-bound, and run beside the async mesh tests they
+# would occupy the 2-core machine's whole cooperative thread pool and starve those tests' timeouts.
 test: model test-build
-	$(SWIFT) test $(BUILD_FLAGS) --skip-build
+	$(SWIFT) test $(BUILD_FLAGS) --skip-build --no-parallel
 	@if [ -x scripts/system-tests.sh ]; then scripts/system-tests.sh; fi
 
 clean:

@@ -11,6 +11,8 @@ public final class GGUFFile: @unchecked Sendable {
     public let metadata: [String: GGUFValue]
     public let tensors: [GGUFTensorInfo]
     public let alignment: Int
+    /// Offset of the tensor data in the file (the end of the header and tensor directory, aligned).
+    public let dataStart: Int
     private let tensorIndex: [String: Int]
     private let data: UnsafeRawPointer
     private let dataCount: Int
@@ -104,6 +106,7 @@ public final class GGUFFile: @unchecked Sendable {
         self.metadata = metadata
         self.tensors = tensors
         self.alignment = alignment
+        self.dataStart = dataStart
         self.tensorIndex = index
         self.data = (bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!) + min(dataStart, bytes.count)
         self.dataCount = dataCount
