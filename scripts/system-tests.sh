@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${EXO_VENV:-$HOME/.cache/exo-peer/test-venv}"
-REQUIREMENTS="pytest==9.0.3"
+REQUIREMENTS="pytest==9.0.3 openai==3.54.0"
 if [ ! -f "$VENV/.requirements" ] || [ "$(cat "$VENV/.requirements")" != "$REQUIREMENTS" ]; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check $REQUIREMENTS

@@ -33,7 +33,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let path: String
-        do { path = try ModelLocator.resolve(model) } catch { throw ValidationError("\(error)") }
+        do { path = try ModelLocator.resolve(model) } catch { throw CommandFailure("\(error)") }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let counts = threads.isEmpty ? Array(Set([1, cores])).sorted() : threads
         let bandwidth = MemoryBandwidth.measure(bytes: 512 << 20, repeats: repeats)
@@ -44,7 +44,7 @@ struct BenchCommand: ParsableCommand {
         print("threads  prefill tok/s  decode tok/s  decode / ceiling")
         for count in counts {
             let engine: TextEngine
-            do { engine = try TextEngine(path: path, threads: count) } catch { throw ValidationError("\(error)") }
+            do { engine = try TextEngine(path: path, threads: count) } catch { throw CommandFailure("\(error)") }
             // A fixed, ordinary prompt of the requested length (token ids of repeated text).
             let text = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: prompt / 8 + 2)
             let tokens = Array(engine.promptTokens(text: text).prefix(prompt))
@@ -63,31 +63,5 @@ struct BenchCommand: ParsableCommand {
     static func bytesReadPerToken(path: String) throws -> Int {
         let file = try GGUFFile(path: path)
         return file.tensors.reduce(0) { $0 + $1.byteCount }
-    }
-}
-
-/// A STREAM-style read of a large buffer: the bandwidth one thread gets from memory.
-enum MemoryBandwidth {
-    static func measure(bytes: Int, repeats: Int) -> Double {
-        let count = bytes / MemoryLayout<SIMD16<Float>>.stride
-        let buffer = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: count)
-        defer { buffer.deallocate() }
-        buffer.initialize(repeating: SIMD16(repeating: 1), count: count)
-        var best = 0.0
-        var sink = SIMD16<Float>()
-        for _ in 0..<max(2, repeats) {
-            let start = DispatchTime.now()
-            var a = SIMD16<Float>(), b = SIMD16<Float>(), c = SIMD16<Float>(), d = SIMD16<Float>()
-            var i = 0
-            while i + 4 <= count {
-                a += buffer[i]; b += buffer[i + 1]; c += buffer[i + 2]; d += buffer[i + 3]
-                i += 4
-            }
-            sink += a + b + c + d
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-            best = max(best, Double(count * MemoryLayout<SIMD16<Float>>.stride) / seconds)
-        }
-        if sink.sum() == -1 { print("") }  // keeps the reads from being optimized away
-        return best
     }
 }

@@ -58,9 +58,9 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let path: String
-        do { path = try ModelLocator.resolve(model) } catch { throw ValidationError("\(error)") }
+        do { path = try ModelLocator.resolve(model) } catch { throw CommandFailure("\(error)") }
         let engine: TextEngine
-        do { engine = try TextEngine(path: path, threads: threads) } catch { throw ValidationError("\(error)") }
+        do { engine = try TextEngine(path: path, threads: threads) } catch { throw CommandFailure("\(error)") }
         if chat, let warning = engine.template.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         var messages: [ChatMessage] = []
         if let system { messages.append(ChatMessage(role: "system", content: system)) }
@@ -77,7 +77,7 @@ struct GenerateCommand: ParsableCommand {
                 return true
             }
         } catch {
-            throw ValidationError("\(error)")
+            throw CommandFailure("\(error)")
         }
         FileHandle.standardOutput.write(Data("\n".utf8))
         let report = String(

@@ -15,7 +15,7 @@ struct NodeClient {
 
     func send(_ path: String, method: String, body: Data?) async throws -> Data {
         guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
-            throw ValidationError("not a URL: \(base)")
+            throw CommandFailure("not a URL: \(base)")
         }
         var request = URLRequest(url: url, timeoutInterval: 30)
         request.httpMethod = method
@@ -26,11 +26,18 @@ struct NodeClient {
         do {
             (data, response) = try await URLSession.shared.data(for: request)
         } catch {
-            throw ValidationError("cannot reach \(url): \(error.localizedDescription). Is a node running there?")
+            throw CommandFailure("cannot reach \(url): \(error.localizedDescription). Is a node running there?")
         }
         if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
-            throw ValidationError("\(method) \(url) answered HTTP \(http.statusCode): \(String(decoding: data, as: UTF8.self))")
+            throw CommandFailure("\(method) \(url) answered HTTP \(http.statusCode): \(String(decoding: data, as: UTF8.self))")
         }
         return data
     }
+}
+
+/// A command that could not do its job, for a reason other than its arguments: printed as
+/// "Error: …" without the usage text, exit code 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -21,7 +21,7 @@ struct StatusCommand: AsyncParsableCommand {
         do {
             response = try JSONDecoder().decode(PeersResponse.self, from: data)
         } catch {
-            throw ValidationError("\(node)/peers did not return a peer list: \(error)")
+            throw CommandFailure("\(node)/peers did not return a peer list: \(error)")
         }
         print(PeerTable.render(response.peers))
     }
