@@ -88,6 +88,31 @@ class Lab:
     def log(self, host: int) -> str:
         return self.nodes[host].log.read_text(errors="replace")
 
+    # --- network faults ------------------------------------------------------------------------
+    def drop_outbound(self, host: int, percent: int) -> None:
+        """Drops `percent` % of the packets host sends, at random (nftables; this kernel has no sch_netem,
+        so loss is emulated and delay is not). Applied on every host, each link loses that share."""
+        self.run(host, "nft", "add", "table", "inet", "exolab")
+        self.run(host, "nft", "add", "chain", "inet", "exolab", "out", "{ type filter hook output priority 0; }")
+        self.run(host, "nft", "add", "rule", "inet", "exolab", "out", "oifname", "eth0", "numgen", "random", "mod", "100", "<", str(percent), "drop")
+
+    def partition(self, *groups: list[int]) -> None:
+        """Puts each group of hosts on a bridge of its own, so hosts only reach their own group."""
+        hub = f"{self.name}-hub"
+        for index, group in enumerate(groups):
+            bridge = f"br{index}"
+            if index > 0:
+                subprocess.run(["ip", "-n", hub, "link", "add", bridge, "type", "bridge"], check=False, capture_output=True)
+                subprocess.run(["ip", "-n", hub, "link", "set", bridge, "up"], check=True)
+            for host in group:
+                subprocess.run(["ip", "-n", hub, "link", "set", f"{self.name}h{host}", "master", bridge], check=True)
+
+    def heal(self) -> None:
+        """Every host back on the one bridge."""
+        hub = f"{self.name}-hub"
+        for host in range(1, self.size + 1):
+            subprocess.run(["ip", "-n", hub, "link", "set", f"{self.name}h{host}", "master", "br0"], check=True)
+
     # --- HTTP from inside a host's namespace -------------------------------------------------
     def http(self, host: int, path: str, *, method: str = "GET", body: dict | None = None,
              target: int | None = None, timeout: float = 60) -> tuple[int, str]:

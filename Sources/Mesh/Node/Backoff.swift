@@ -27,3 +27,11 @@ public struct Backoff: Sendable, Equatable {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }
+
+extension Backoff {
+    /// Redialing on a LAN: a lost peer costs one connection attempt per second at most, and a
+    /// healed partition or a restarted peer is reached again within about a second, so gossip can
+    /// reconcile the views within the 2 s the mesh promises.
+    public static let lan = Backoff(initial: .milliseconds(100), maximum: .seconds(1))
+}
+

@@ -231,7 +231,7 @@ public actor MeshNode {
         let channel: NIOAsyncChannel<Frame, Frame>
         do {
             channel = try await ClientBootstrap(group: group)
-                .connectTimeout(TimeAmount(configuration.handshakeTimeout))
+                .connectTimeout(TimeAmount(configuration.connectTimeout))
                 .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
                 .connect(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture { try MeshNode.wrap(channel, maximumPayload: maximumPayload, idleTimeout: idleTimeout) }

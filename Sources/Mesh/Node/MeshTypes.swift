@@ -21,10 +21,13 @@ public struct MeshConfiguration: Sendable {
     public var keepaliveInterval: Duration
     /// A link that receives nothing this long is closed (then redialed): the peer vanished.
     public var idleTimeout: Duration
+    /// A TCP connect that takes longer is abandoned and retried: on a LAN it takes milliseconds, and
+    /// a dial stuck on an unreachable peer must not delay reaching it once it is back.
+    public var connectTimeout: Duration = .seconds(1)
 
     public init(host: String = "0.0.0.0", port: Int = 52416, networkKey: NetworkKey? = nil,
                 maximumPayload: Int = Frame.defaultMaximumPayload, handshakeTimeout: Duration = .seconds(5),
-                maximumPendingHandshakes: Int = 64, backoff: Backoff = Backoff(),
+                maximumPendingHandshakes: Int = 64, backoff: Backoff = .lan,
                 outboundQueueLimit: Int = 4096, inboundQueueLimit: Int = 65536,
                 keepaliveInterval: Duration = .seconds(2), idleTimeout: Duration = .seconds(10)) {
         self.host = host
