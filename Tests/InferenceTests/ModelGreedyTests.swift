@@ -81,3 +81,32 @@ import Testing
         #expect(worst < 0.01, "largest probability difference \(worst)")
     }
 }
+
+/// Pipeline ranks run layer ranges: [0, k) on one node and [k, n) on the next must give exactly
+/// the logits of one full forward, token after token (each range with its own cache).
+@Suite(.serialized) struct LayerRangeTests {
+    @Test(arguments: [1, 13, 29])
+    func splitForwardIsBitIdenticalToFullForward(split: Int) throws {
+        _ = try TestResources.requireModel()
+        let model = try #require(ModelGreedyTests.model)
+        let n = model.config.layerCount
+        let tokens: [Int32] = [504, 3575, 282, 4649, 314, 7042, 30]
+        let full = model.makeCache(capacity: 16)
+        let first = model.makeCache(capacity: 16, layers: 0..<split), second = model.makeCache(capacity: 16, layers: split..<n)
+        let hidden = UnsafeMutablePointer<Float>.allocate(capacity: model.config.embeddingLength)
+        defer { hidden.deallocate() }
+        for token in tokens {
+            let expected = Array(try model.forward(token: token, cache: full))
+            try model.embed(token, into: hidden)
+            try model.forwardLayers(0..<split, hidden: hidden, cache: first)
+            // What would travel between ranks: the hidden state, as bytes.
+            let wire = Array(UnsafeBufferPointer(start: hidden, count: model.config.embeddingLength))
+            wire.withUnsafeBufferPointer { hidden.update(from: $0.baseAddress!, count: $0.count) }
+            try model.forwardLayers(split..<n, hidden: hidden, cache: second)
+            first.length += 1
+            second.length += 1
+            let split = Array(model.logits(hidden: hidden))
+            #expect(split == expected)
+        }
+    }
+}

@@ -151,9 +151,13 @@ struct LabAvahiTests {
         #expect(await discovery.status == .running)
         let (forNode, forNodeContinuation) = AsyncStream.makeStream(of: DiscoveryEvent.self)
         let following = Task { await node.follow(forNode) }
+        let found = FoundFlag()
         let watching = Task {
             for await event in events {
-                if case .found(let peer) = event, peer.id == expected { note("found \(expected.hex) \(peer.host)") }
+                if case .found(let peer) = event, peer.id == expected {
+                    note("found \(expected.hex) \(peer.host)")
+                    found.set()
+                }
                 forNodeContinuation.yield(event)
             }
             forNodeContinuation.finish()
@@ -174,6 +178,8 @@ struct LabAvahiTests {
         }
         if let received { note("frame \(received)") }
         #expect(received == "hello from \(expected.short)")
+        // The peer may have dialed us before our own browse saw it: the test is about both, so wait for it.
+        await eventually("found \(expected.short) through Avahi", timeout: .seconds(20)) { found.isSet }
         // Stay a moment so the peer's frame to us is not cut off by our exit.
         try await Task.sleep(for: .seconds(1))
         await discovery.stop()
@@ -182,4 +188,12 @@ struct LabAvahiTests {
         following.cancel()
         frames.cancel()
     }
+}
+
+/// Set once by the discovery watcher, read by the test body.
+final class FoundFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }

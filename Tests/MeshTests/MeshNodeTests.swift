@@ -31,7 +31,8 @@ import Testing
         await eventually("linked") { await a.node.peers[b.id] != nil }
         for i in 0..<50 { try await a.node.send(Frame(kind: .gossip, bytes: [UInt8(i)]), to: b.id) }
         await a.node.shutdown()
-        await eventually("all 50 frames, e.g. a departure notice, arrive") { await b.recorder.frames.count == 50 }
+        let arrived = await eventually("all 50 frames, e.g. a departure notice, arrive") { await b.recorder.frames.count == 50 }
+        if !arrived { Issue.record("b received \(await b.recorder.frames.count) frames; a: \(await a.node.counters), b: \(await b.node.counters)") }
         await b.node.shutdown()
     }
 

@@ -137,8 +137,6 @@ public actor MeshNode {
     /// Closes the listener, flushes and closes every link (waiting up to `drainTimeout`), then stops; the streams
     /// finish. Frames sent before this call are delivered if the peer is reachable. The node cannot be started again.
     public func shutdown(drainTimeout: Duration = .seconds(1)) async {
-        commands?.finish()
-        commands = nil
         dialTargets.removeAll()
         try? await serverChannel?.close()
         // Finishing a queue lets its writer flush what is queued (e.g. a departure notice), then close the link.
@@ -147,6 +145,10 @@ public actor MeshNode {
         while !links.isEmpty, ContinuousClock.now < drainDeadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
+        // Only now end the command loop: when it ends, it cancels every connection task, and a writer
+        // cancelled before it drained would drop the frames this shutdown promises to deliver.
+        commands?.finish()
+        commands = nil
         runTask?.cancel()
         await runTask?.value
         runTask = nil
@@ -163,7 +165,14 @@ public actor MeshNode {
             ByteToMessageHandler(FrameDecoder(maximumPayload: maximumPayload)),
             MessageToByteHandler(FrameEncoder(maximumPayload: maximumPayload)),
         ])
-        return try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel)
+        // Finishing the writer half-closes (FIN after the last queued frame) instead of closing: a full
+        // close with unread bytes in our receive buffer makes the kernel send RST, and a RST makes the
+        // peer's kernel discard frames it has received but not yet read. The peer answers our FIN by
+        // closing, which ends our reader.
+        return try NIOAsyncChannel<Frame, Frame>(
+            wrappingChannelSynchronously: channel,
+            configuration: .init(isOutboundHalfClosureEnabled: true)
+        )
     }
 
     private nonisolated func run(server: NIOAsyncChannel<NIOAsyncChannel<Frame, Frame>, Never>, commands: AsyncStream<Command>,
@@ -324,8 +333,10 @@ public actor MeshNode {
                         } catch {
                             linkLogger.debug("write failed", metadata: ["reason": "\(error)"])
                         }
-                        // The queue ends when the link is replaced or the node stops: close so the reader ends too.
-                        channel.channel.close(promise: nil)
+                        // The queue ends when the link is replaced or the node stops. Finishing the writer
+                        // half-closes after the frames still buffered in it are written (closing the channel
+                        // directly would drop them: `write` returns before the frame reaches the socket).
+                        outbound.finish()
                     }
                     let keepalive = self.configuration.keepaliveInterval
                     group.addTask {
