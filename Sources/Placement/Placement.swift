@@ -1,1 +1,0 @@
-// Pure placement: a view of the cluster in, plans out (see DESIGN.md, "Placement and instances").
