@@ -109,4 +109,26 @@ import Testing
             #expect(split == expected)
         }
     }
+
+    /// Batched prefill (several chunks) leaves the same logits and the same cache, bit for bit, as
+    /// feeding the prompt one token at a time.
+    @Test func batchedPrefillIsBitIdenticalToTokenByToken() throws {
+        _ = try TestResources.requireModel()
+        let model = try #require(ModelGreedyTests.model)
+        let tokens: [Int32] = (0..<75).map { Int32(200 + ($0 * 37) % 5000) }
+        let batched = model.makeCache(capacity: 128), single = model.makeCache(capacity: 128)
+        let fromBatch = Array(try model.prefill(tokens, cache: batched))
+        var last: [Float] = []
+        for token in tokens { last = Array(try model.forward(token: token, cache: single)) }
+        #expect(fromBatch == last)
+        #expect(batched.length == single.length)
+        for layer in [0, 15, 29] {
+            let a = UnsafeBufferPointer(start: batched.key(layer: layer, position: 0), count: tokens.count * model.config.kvDimension)
+            let b = UnsafeBufferPointer(start: single.key(layer: layer, position: 0), count: tokens.count * model.config.kvDimension)
+            #expect(a.elementsEqual(b) { $0.bitPattern == $1.bitPattern }, "keys of layer \(layer)")
+            let va = UnsafeBufferPointer(start: batched.value(layer: layer, position: 0), count: tokens.count * model.config.kvDimension)
+            let vb = UnsafeBufferPointer(start: single.value(layer: layer, position: 0), count: tokens.count * model.config.kvDimension)
+            #expect(va.elementsEqual(vb) { $0.bitPattern == $1.bitPattern }, "values of layer \(layer)")
+        }
+    }
 }

@@ -75,6 +75,14 @@ public enum QuantizedMatVec {
     /// minus `offset`, times the activation.
     @inline(__always)
     static func nibbleQuads(_ q: UnsafeRawPointer, _ a: (SIMD16<Int16>, SIMD16<Int16>), offset: Int16) -> SIMD8<Int32> {
+        let (even, odd) = nibbles(q, offset: offset)
+        return quadSums(even &* a.0 &+ odd &* a.1)
+    }
+
+    /// The 32 elements of 16 nibble bytes, minus `offset`, as (even elements, odd elements) in the
+    /// activation's layout.
+    @inline(__always)
+    static func nibbles(_ q: UnsafeRawPointer, offset: Int16) -> (SIMD16<Int16>, SIMD16<Int16>) {
         let w = q.loadUnaligned(as: SIMD8<UInt16>.self)
         let both = SIMD16<UInt16>(lowHalf: w, highHalf: w)
         let m = SIMD16<UInt16>(repeating: 0x0F)
@@ -83,7 +91,7 @@ public enum QuantizedMatVec {
         let o = SIMD16<Int16>(repeating: offset)
         let even = unsafeBitCast((both &>> evenShift) & m, to: SIMD16<Int16>.self) &- o
         let odd = unsafeBitCast((both &>> oddShift) & m, to: SIMD16<Int16>.self) &- o
-        return quadSums(even &* a.0 &+ odd &* a.1)
+        return (even, odd)
     }
 
     /// Quad sums of 32 signed bytes times the activation. |pair sum| ≤ 2·128·127 = 32512 fits

@@ -21,6 +21,8 @@ public final class LlamaModel: @unchecked Sendable {
 
     // Run state, allocated once.
     let scratch: ForwardScratch
+    /// Buffers for batched prefill, allocated on first use.
+    lazy var prefillScratch = PrefillScratch(config: config)
     let pool: ThreadPool
 
     public enum Error: Swift.Error, CustomStringConvertible {
@@ -127,13 +129,16 @@ public final class LlamaModel: @unchecked Sendable {
         return logits(hidden: scratch.hidden)
     }
 
-    /// Feeds tokens without computing logits except for the last one.
+    /// Feeds tokens without computing logits except for the last one. All but the last go through
+    /// the layers in batches (`forwardBatch`), which gives the same bits as one at a time, faster.
     public func prefill(_ tokens: [Int32], cache: KVCache) throws(Error) -> UnsafeMutableBufferPointer<Float> {
         precondition(!tokens.isEmpty)
-        for token in tokens.dropLast() {
-            try embed(token, into: scratch.hidden)
-            try forwardLayers(0..<config.layerCount, hidden: scratch.hidden, cache: cache)
-            cache.length += 1
+        var start = 0
+        let body = tokens.count - 1
+        while start < body {
+            let chunk = Array(tokens[start..<min(body, start + PrefillScratch.batch)])
+            try forwardBatch(chunk, cache: cache)
+            start += chunk.count
         }
         return try forward(token: tokens[tokens.count - 1], cache: cache)
     }
@@ -168,7 +173,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// W·input, quantizing `input` first when W is quantized.
-    private func matVec(_ w: WeightMatrix, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
+    func matVec(_ w: WeightMatrix, input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
         if w.type == .f32 {
             Kernels.matVecF32(w, input: input, output: output, pool: pool)
         } else {
@@ -179,7 +184,7 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// W·(the already quantized activation) in parallel over rows.
-    private func matVecQuantized(_ w: WeightMatrix, output: UnsafeMutablePointer<Float>, activation: QuantizedActivation? = nil) {
+    func matVecQuantized(_ w: WeightMatrix, output: UnsafeMutablePointer<Float>, activation: QuantizedActivation? = nil) {
         if w.type == .f32 {
             Kernels.matVecF32(w, input: scratch.normed, output: output, pool: pool)
             return

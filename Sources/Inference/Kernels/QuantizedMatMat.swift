@@ -1,0 +1,111 @@
+/// W·x for several activations at once (prefill): each weight block is read and unpacked once and
+/// applied to every token, instead of once per token. Each (row, token) result is computed with
+/// exactly the operations, in exactly the order, of `QuantizedMatVec` — so prefilling a batch
+/// gives bit-identical results to feeding the tokens one at a time.
+public enum QuantizedMatMat {
+    /// Whether `type` has a batched kernel (others fall back to one matrix-vector product per token).
+    public static func supports(_ type: GGMLType) -> Bool {
+        switch type {
+        case .q4_1, .q8_0, .q4_0: true
+        default: false
+        }
+    }
+
+    /// Rows `rows` of `weights` times each of `xs`: y[t · stride + r].
+    public static func rows(
+        _ rows: Range<Int>, type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int,
+        xs: QuantizedBatch, y: UnsafeMutablePointer<Float>, stride: Int
+    ) {
+        let tokens = xs.tokens, blocks = xs.count / 32
+        withUnsafeTemporaryAllocation(of: QuantizedMatVec.RowAccumulator.self, capacity: tokens) { acc in
+            for r in rows {
+                for t in 0..<tokens { acc[t] = QuantizedMatVec.RowAccumulator() }
+                let row = weights + r * rowBytes
+                switch type {
+                case .q4_1:
+                    for b in 0..<blocks {
+                        let block = row + b * 20
+                        let d = QuantizedMatVec.half(block), m = QuantizedMatVec.half(block, 2)
+                        let (even, odd) = QuantizedMatVec.nibbles(block + 4, offset: 0)
+                        for t in 0..<tokens {
+                            let a = xs.activation(token: t, block: b)
+                            acc[t].offsets = acc[t].offsets.addingProduct(m, xs.sums[t][b])
+                            acc[t].add(QuantizedMatVec.quadSums(even &* a.0 &+ odd &* a.1), scale: d * xs.scales[t][b])
+                        }
+                    }
+                case .q4_0:
+                    for b in 0..<blocks {
+                        let block = row + b * 18
+                        let d = QuantizedMatVec.half(block)
+                        let (even, odd) = QuantizedMatVec.nibbles(block + 2, offset: 8)
+                        for t in 0..<tokens {
+                            let a = xs.activation(token: t, block: b)
+                            acc[t].add(QuantizedMatVec.quadSums(even &* a.0 &+ odd &* a.1), scale: d * xs.scales[t][b])
+                        }
+                    }
+                case .q8_0:
+                    for b in 0..<blocks {
+                        let block = row + b * 34
+                        let d = QuantizedMatVec.half(block)
+                        let v = (block + 2).loadUnaligned(as: SIMD16<Int16>.self)
+                        let even = (v &<< 8) &>> 8, odd = v &>> 8
+                        for t in 0..<tokens {
+                            let a = xs.activation(token: t, block: b)
+                            acc[t].add(QuantizedMatVec.quadSums(even &* a.0 &+ odd &* a.1), scale: d * xs.scales[t][b])
+                        }
+                    }
+                default:
+                    preconditionFailure("no batched kernel for \(type)")
+                }
+                for t in 0..<tokens { y[t * stride + r] = acc[t].total }
+            }
+        }
+    }
+}
+
+/// Activations of several tokens, each quantized as `QuantizedActivation` does, with pointers the
+/// batched kernel reads without touching reference counts.
+public final class QuantizedBatch: @unchecked Sendable {
+    public let capacity: Int
+    public let maximumTokens: Int
+    public private(set) var tokens = 0
+    public private(set) var count = 0
+    private let slots: [QuantizedActivation]
+    let pairs: UnsafeMutablePointer<UnsafeMutablePointer<Int16>>
+    let scales: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    let sums: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+
+    public init(capacity: Int, maximumTokens: Int) {
+        self.capacity = capacity
+        self.maximumTokens = maximumTokens
+        slots = (0..<maximumTokens).map { _ in QuantizedActivation(capacity: capacity) }
+        pairs = .allocate(capacity: maximumTokens)
+        scales = .allocate(capacity: maximumTokens)
+        sums = .allocate(capacity: maximumTokens)
+        for (t, slot) in slots.enumerated() {
+            pairs[t] = slot.pairs
+            scales[t] = slot.scales
+            sums[t] = slot.sums
+        }
+    }
+
+    deinit {
+        pairs.deallocate()
+        scales.deallocate()
+        sums.deallocate()
+    }
+
+    /// Quantizes `tokens` rows of `x` (row t at x + t · stride), each `n` long.
+    public func quantize(_ x: UnsafePointer<Float>, tokens: Int, count n: Int, stride: Int) {
+        precondition(tokens <= maximumTokens)
+        self.tokens = tokens
+        count = n
+        for t in 0..<tokens { slots[t].quantize(x + t * stride, count: n) }
+    }
+
+    @inline(__always)
+    func activation(token t: Int, block b: Int) -> (SIMD16<Int16>, SIMD16<Int16>) {
+        let p = UnsafeRawPointer(pairs[t] + b * 32)
+        return (p.loadUnaligned(as: SIMD16<Int16>.self), p.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self))
+    }
+}

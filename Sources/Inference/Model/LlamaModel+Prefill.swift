@@ -1,0 +1,90 @@
+/// Buffers for running a batch of prompt tokens through the layers together.
+final class PrefillScratch: @unchecked Sendable {
+    /// Tokens per batch: enough to reuse each weight block many times, small enough to stay in cache.
+    static let batch = 32
+
+    let hidden, normed, query, key, value, attention, projected, gate, up: UnsafeMutablePointer<Float>
+    let narrow: QuantizedBatch
+    let wide: QuantizedBatch
+    private let all: [UnsafeMutablePointer<Float>]
+
+    init(config c: LlamaConfig) {
+        let b = Self.batch, d = c.embeddingLength, q = c.headCount * c.headDimension, f = c.feedForwardLength
+        func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n * b)
+            p.initialize(repeating: 0, count: n * b)
+            return p
+        }
+        hidden = buffer(d); normed = buffer(max(d, q)); query = buffer(q); key = buffer(c.kvDimension)
+        value = buffer(c.kvDimension); attention = buffer(q); projected = buffer(d); gate = buffer(f); up = buffer(f)
+        all = [hidden, normed, query, key, value, attention, projected, gate, up]
+        narrow = QuantizedBatch(capacity: max(d, q), maximumTokens: b)
+        wide = QuantizedBatch(capacity: max(f, q), maximumTokens: b)
+    }
+
+    deinit { all.forEach { $0.deallocate() } }
+}
+
+extension LlamaModel {
+    /// Runs `tokens` (at most `PrefillScratch.batch`) through every layer at positions
+    /// cache.length…, storing their keys and values, and advances the cache. Every per-token
+    /// operation is the one `forward` performs, in the same order, so the cache holds the same bits.
+    func forwardBatch(_ tokens: [Int32], cache: KVCache) throws(Error) {
+        let c = config, p = prefillScratch, n = tokens.count
+        precondition(n <= PrefillScratch.batch)
+        guard cache.length + n <= cache.capacity else { throw .contextFull(capacity: cache.capacity) }
+        let d = c.embeddingLength, q = c.headCount * c.headDimension, kv = c.kvDimension, f = c.feedForwardLength
+        for (t, token) in tokens.enumerated() { try embed(token, into: p.hidden + t * d) }
+        for l in 0..<c.layerCount {
+            let layer = layers[l]
+            for t in 0..<n { Kernels.rmsNorm(p.hidden + t * d, weight: layer.attentionNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
+            batchMatVec([(layer.query, p.query, q), (layer.key, p.key, kv), (layer.value, p.value, kv)],
+                        input: p.normed, inputStride: d, tokens: n, quantized: p.narrow)
+            let keys = cache.key(layer: l, position: 0), values = cache.value(layer: l, position: 0)
+            for t in 0..<n {
+                let position = cache.length + t
+                Kernels.rope(p.query + t * q, heads: c.headCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, position: position, table: scratch.ropeTable)
+                Kernels.rope(p.key + t * kv, heads: c.kvHeadCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, position: position, table: scratch.ropeTable)
+                for i in 0..<kv {
+                    keys[position * kv + i] = Float16(p.key[t * kv + i])
+                    values[position * kv + i] = Float16(p.value[t * kv + i])
+                }
+            }
+            for t in 0..<n {
+                Attention.run(query: p.query + t * q, keys: keys, values: values, length: cache.length + t + 1, config: c, scratch: scratch, output: p.attention + t * q)
+            }
+            batchMatVec([(layer.output, p.projected, d)], input: p.attention, inputStride: q, tokens: n, quantized: p.wide)
+            for i in 0..<(n * d) { p.hidden[i] += p.projected[i] }
+
+            for t in 0..<n { Kernels.rmsNorm(p.hidden + t * d, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
+            batchMatVec([(layer.gate, p.gate, f), (layer.up, p.up, f)], input: p.normed, inputStride: d, tokens: n, quantized: p.narrow)
+            for t in 0..<n { Kernels.swiGLU(gate: p.gate + t * f, up: p.up + t * f, count: f) }
+            batchMatVec([(layer.down, p.projected, d)], input: p.gate, inputStride: f, tokens: n, quantized: p.wide)
+            for i in 0..<(n * d) { p.hidden[i] += p.projected[i] }
+        }
+        cache.length += n
+    }
+
+    /// W·x for each matrix of `products` (weights, output, output stride) and each of `tokens`
+    /// inputs (row t at input + t · inputStride). The inputs are quantized once for all quantized
+    /// matrices; other weights fall back to one product per token.
+    private func batchMatVec(
+        _ products: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], input: UnsafeMutablePointer<Float>,
+        inputStride: Int, tokens: Int, quantized: QuantizedBatch
+    ) {
+        var quantizedInput = false
+        for (w, output, outputStride) in products {
+            guard QuantizedMatMat.supports(w.type) else {
+                for t in 0..<tokens { matVec(w, input: input + t * inputStride, output: output + t * outputStride) }
+                continue
+            }
+            if !quantizedInput {
+                quantized.quantize(input, tokens: tokens, count: w.columns, stride: inputStride)
+                quantizedInput = true
+            }
+            pool.parallelFor(rows: w.rows) { range in
+                QuantizedMatMat.rows(range, type: w.type, weights: w.bytes, rowBytes: w.rowBytes, xs: quantized, y: output, stride: outputStride)
+            }
+        }
+    }
+}
