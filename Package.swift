@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(
             name: "ExoPeerTests",
             dependencies: [
-                "exo-peer",
+                "exo-peer", "Gossip", "Mesh",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

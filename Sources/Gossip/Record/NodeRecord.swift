@@ -23,6 +23,8 @@ public struct NodeRecord: Codable, Equatable, Sendable {
     public var runners: [Runner]
     public var health: Health
     public var intents: [InstanceIntent]
+    /// Ids of instances this node asked to remove (anyone's); absent in records of older builds.
+    public var tombstones: [String]?
     public var leaving: Bool
     /// The version vector of the records this node held when it signed this one.
     public var seen: [String: Stamp]
@@ -82,10 +84,38 @@ public struct NodeRecord: Codable, Equatable, Sendable {
         public var id: String
         public var sizeBytes: UInt64
         public var sha256: String
-        public init(id: String, sizeBytes: UInt64, sha256: String) {
+        /// What placement needs, read from the GGUF header (absent when the file could not be read).
+        public var shape: Shape?
+        public init(id: String, sizeBytes: UInt64, sha256: String, shape: Shape? = nil) {
             self.id = id
             self.sizeBytes = sizeBytes
             self.sha256 = sha256
+            self.shape = shape
+        }
+
+        /// A model's size by part: placement puts layers on nodes by these numbers.
+        public struct Shape: Codable, Equatable, Sendable {
+            public var architecture: String
+            public var layerCount: Int
+            /// Bytes of the largest layer's weights (layers of one model are the same size, or nearly).
+            public var bytesPerLayer: UInt64
+            public var embeddingBytes: UInt64
+            /// Bytes of the output head; 0 with `tiedEmbeddings` (the embedding is the head).
+            public var outputBytes: UInt64
+            public var tiedEmbeddings: Bool
+            public var kvBytesPerLayerPerPosition: UInt64
+            public var contextLength: Int
+            public init(architecture: String, layerCount: Int, bytesPerLayer: UInt64, embeddingBytes: UInt64, outputBytes: UInt64,
+                        tiedEmbeddings: Bool, kvBytesPerLayerPerPosition: UInt64, contextLength: Int) {
+                self.architecture = architecture
+                self.layerCount = layerCount
+                self.bytesPerLayer = bytesPerLayer
+                self.embeddingBytes = embeddingBytes
+                self.outputBytes = outputBytes
+                self.tiedEmbeddings = tiedEmbeddings
+                self.kvBytesPerLayerPerPosition = kvBytesPerLayerPerPosition
+                self.contextLength = contextLength
+            }
         }
     }
 

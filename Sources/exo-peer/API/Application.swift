@@ -18,6 +18,7 @@ func buildRouter(node: Node, backend: some ChatBackend, policy: AccessPolicy = A
     HealthController(node: node).addRoutes(to: router)
     PeersController(node: node).addRoutes(to: router)
     StateController(node: node).addRoutes(to: router)
+    InstancesController(node: node).addRoutes(to: router)
     MetricsController(metrics: node.metrics).addRoutes(to: router)
     DashboardController().addRoutes(to: router)
     ChatController(backend: backend).addRoutes(to: router)

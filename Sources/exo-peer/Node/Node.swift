@@ -1,5 +1,6 @@
 import Foundation
 import Gossip
+import Inference
 import Logging
 import Mesh
 import ServiceLifecycle
@@ -134,11 +135,16 @@ actor Node: Service {
 
     private static func resources() -> NodeRecord.Resources {
         let r = SystemResources.current()
-        return .init(memoryTotalBytes: r.memoryTotalBytes, memoryAvailableBytes: r.memoryAvailableBytes, cores: r.cores)
+        return .init(memoryTotalBytes: r.memoryTotalBytes, memoryAvailableBytes: r.memoryAvailableBytes, cores: r.cores,
+                     throughputBytesPerSecond: measuredThroughput)
     }
 
+    /// Bytes per second this node streams from memory, measured once at start (a 64 MB read, a few
+    /// milliseconds): decode reads every weight once per token, so placement splits layers by it.
+    private static let measuredThroughput = MemoryBandwidth.measure(bytes: 64 << 20, repeats: 3)
+
     private static func models(_ catalog: ModelCatalog) -> [NodeRecord.ModelOnDisk] {
-        catalog.scan().map { .init(id: $0.id, sizeBytes: $0.sizeBytes, sha256: $0.sha256) }
+        catalog.scan().map { .init(id: $0.id, sizeBytes: $0.sizeBytes, sha256: $0.sha256, shape: ModelShapes.shape(of: $0)) }
     }
 
     // MARK: Views for the API

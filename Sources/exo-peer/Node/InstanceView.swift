@@ -1,0 +1,95 @@
+import Gossip
+import Placement
+
+/// The instances as every node derives them from the gossiped records, with no master: the union
+/// of all intents and tombstones, the live nodes and the models they hold go through
+/// `deriveActiveInstances`, so every node that holds the same records shows the same plans.
+struct InstanceView: Encodable, Sendable, Equatable {
+    struct Rank: Encodable, Sendable, Equatable {
+        var rank: Int
+        var node: String
+        var layerStart: Int
+        var layerEnd: Int
+        /// The runner's gossiped state for this plan, or "none" (runners are not started by this build yet).
+        var runner: String
+    }
+    struct Row: Encodable, Sendable, Equatable {
+        var id: String
+        var model: String
+        var policy: String
+        var minNodes: Int?
+        var maxNodes: Int?
+        var proposer: String
+        var createdAt: UInt64
+        var planHash: String
+        var ranks: [Rank]
+        var predictedTokensPerSecond: Double?
+    }
+    struct Unplaced: Encodable, Sendable, Equatable {
+        var id: String
+        var model: String
+        var reason: String
+    }
+    var instances: [Row]
+    var unplaced: [Unplaced]
+    var superseded: [String]
+
+    /// Memory placement counts on per node: its total less a fifth for the system and other programs.
+    /// Total, not currently free, so a plan does not move when its own weights fill the memory.
+    static func usableMemory(_ resources: NodeRecord.Resources) -> UInt64 {
+        resources.memoryTotalBytes / 5 * 4
+    }
+
+    /// `records`: every known node's record with whether it is alive (alive or suspect).
+    static func derive(from records: [(record: NodeRecord, alive: Bool)]) -> InstanceView {
+        var intents: [InstanceIntent] = []
+        var tombstones: Set<String> = []
+        var models: [ModelDescription] = []
+        var nodes: [NodeView] = []
+        for (record, alive) in records {
+            tombstones.formUnion(record.tombstones ?? [])
+            for intent in record.intents {
+                let policy = PlacementPolicy(strategy: PlacementPolicy.Strategy(rawValue: intent.policy) ?? .fit,
+                                             minNodes: intent.minNodes, maxNodes: intent.maxNodes)
+                intents.append(InstanceIntent(id: intent.id, model: intent.model, policy: policy,
+                                              proposer: intent.proposer.hex, timestamp: intent.createdAt))
+            }
+            for model in record.models {
+                guard let s = model.shape else { continue }
+                models.append(ModelDescription(
+                    id: model.id, layerCount: s.layerCount, bytesPerLayer: s.bytesPerLayer, embeddingBytes: s.embeddingBytes,
+                    outputBytes: s.outputBytes, tiedEmbeddings: s.tiedEmbeddings,
+                    kvBytesPerLayerPerPosition: s.kvBytesPerLayerPerPosition, contextLength: s.contextLength
+                ))
+            }
+            nodes.append(NodeView(id: record.node.hex, memoryBytes: usableMemory(record.resources),
+                                  measuredThroughput: record.resources.throughputBytesPerSecond, alive: alive,
+                                  models: Set(record.models.map(\.id))))
+        }
+        let view = ClusterView(nodes: nodes)
+        let derived = deriveActiveInstances(intents: intents, tombstones: tombstones, view: view, models: models)
+        let runners = Dictionary(
+            records.flatMap { entry in entry.record.runners.map { ("\(entry.record.node.hex) \($0.planHash)", $0.state) } },
+            uniquingKeysWith: { first, _ in first }
+        )
+        let byID = Dictionary(records.flatMap { $0.record.intents.map { ($0.id, $0) } }, uniquingKeysWith: { first, _ in first })
+        return InstanceView(
+            instances: derived.active.map { instance in
+                let hash = instance.plan.hash.description
+                let description = models.first { $0.id == instance.model }
+                return Row(
+                    id: instance.id, model: instance.model, policy: instance.intent.policy.strategy.rawValue,
+                    minNodes: byID[instance.id]?.minNodes, maxNodes: byID[instance.id]?.maxNodes,
+                    proposer: instance.intent.proposer, createdAt: instance.intent.timestamp, planHash: hash,
+                    ranks: instance.plan.ranks.enumerated().map { index, rank in
+                        Rank(rank: index, node: rank.node, layerStart: rank.layerStart, layerEnd: rank.layerEnd,
+                             runner: runners["\(rank.node) \(hash)"] ?? "none")
+                    },
+                    predictedTokensPerSecond: description.flatMap { predictedTokensPerSecond(plan: instance.plan, model: $0, view: view) }
+                )
+            },
+            unplaced: derived.unplaced.map { Unplaced(id: $0.intent.id, model: $0.intent.model, reason: "\($0.error)") },
+            superseded: derived.superseded
+        )
+    }
+}

@@ -1,0 +1,58 @@
+import Gossip
+import Mesh
+import Testing
+@testable import exo_peer
+
+/// The instance view every node derives from gossiped records.
+struct InstanceViewTests {
+    static let shape = NodeRecord.ModelOnDisk.Shape(
+        architecture: "llama", layerCount: 30, bytesPerLayer: 2_200_000, embeddingBytes: 30_000_000, outputBytes: 0,
+        tiedEmbeddings: true, kvBytesPerLayerPerPosition: 768, contextLength: 8192
+    )
+
+    static func record(memoryGiB: UInt64, intents: [NodeRecord.InstanceIntent] = [], tombstones: [String]? = nil) throws -> NodeRecord {
+        let id = try NodeIdentity.ephemeral().id
+        var r = NodeRecord(node: id, epoch: 1, resources: .init(memoryTotalBytes: memoryGiB << 30, memoryAvailableBytes: memoryGiB << 30, cores: 2,
+                                                                  throughputBytesPerSecond: 10e9),
+                           models: [.init(id: "m", sizeBytes: 98_000_000, sha256: "x", shape: shape)], intents: intents)
+        r.tombstones = tombstones
+        return r
+    }
+
+    @Test func everyOrderOfRecordsGivesTheSameInstancesAndTheEarliestIntentWins() throws {
+        let a = try Self.record(memoryGiB: 8), b = try Self.record(memoryGiB: 16)
+        var first = a, second = b
+        first.intents = [.init(id: "late", model: "m", policy: "fit", createdAt: 2_000, proposer: a.node)]
+        second.intents = [.init(id: "early", model: "m", policy: "fit", createdAt: 1_000, proposer: b.node)]
+        let one = InstanceView.derive(from: [(first, true), (second, true)])
+        let other = InstanceView.derive(from: [(second, true), (first, true)])
+        #expect(one == other)
+        #expect(one.instances.map(\.id) == ["early"])
+        #expect(one.superseded == ["late"])
+        #expect(one.instances[0].ranks.first?.layerStart == 0 && one.instances[0].ranks.last?.layerEnd == 30)
+    }
+
+    @Test func aTombstoneFromAnyNodeRemovesTheInstanceAndADeadNodeGetsNoRank() throws {
+        var proposer = try Self.record(memoryGiB: 8)
+        proposer.intents = [.init(id: "i1", model: "m", policy: "fit", createdAt: 1_000, proposer: proposer.node)]
+        let other = try Self.record(memoryGiB: 8, tombstones: ["i1"])
+        #expect(InstanceView.derive(from: [(proposer, true), (other, true)]).instances.isEmpty)
+
+        // Without the tombstone, a dead node is never given a rank.
+        let dead = try Self.record(memoryGiB: 64)
+        let view = InstanceView.derive(from: [(proposer, true), (dead, false)])
+        #expect(view.instances.count == 1)
+        #expect(view.instances[0].ranks.allSatisfy { $0.node == proposer.node.hex })
+        #expect(view.instances[0].ranks.allSatisfy { $0.runner == "none" })
+    }
+
+    @Test func aModelThatFitsNowhereIsUnplacedWithAReason() throws {
+        var tiny = try Self.record(memoryGiB: 0)
+        tiny.resources.memoryTotalBytes = 10_000_000
+        tiny.intents = [.init(id: "i1", model: "m", policy: "fit", createdAt: 1, proposer: tiny.node)]
+        let view = InstanceView.derive(from: [(tiny, true)])
+        #expect(view.instances.isEmpty)
+        #expect(view.unplaced.map(\.id) == ["i1"])
+        #expect(!(view.unplaced.first?.reason.isEmpty ?? true))
+    }
+}
