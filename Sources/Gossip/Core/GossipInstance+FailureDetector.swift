@@ -98,7 +98,13 @@ extension GossipInstance {
 
     /// Suspects are probed directly until they answer or their suspicion runs out.
     mutating func confirmSuspects(now: Duration, _ out: inout [GossipDirective]) {
-        for node in suspects {
+        guard !suspects.isEmpty else { return }
+        // Start where the last tick's budget ran out, so every suspect gets its turn.
+        let order = Array(suspects[(confirmCursor % suspects.count)...] + suspects[..<(confirmCursor % suspects.count)])
+        var examined = 0
+        defer { confirmCursor = (confirmCursor + examined) % max(1, suspects.count) }
+        for node in order {
+            if confirmBudget > 0 { examined += 1 }
             guard let member = members[node], let reason = member.suspicion else { continue }
             let timeout: Duration
             switch reason {
@@ -120,6 +126,8 @@ extension GossipInstance {
         case .missedProbes: every = settings.probeInterval
         case .disconnected: every = settings.disconnectProbeInterval
         }
+        guard confirmBudget > 0 else { return }  // still due: tried again next tick
+        confirmBudget -= 1
         members[node]?.nextConfirmProbe = now + every
         probe(node, now: now, &out)
     }

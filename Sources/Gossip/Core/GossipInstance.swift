@@ -27,6 +27,9 @@ public struct GossipInstance: Sendable {
     var probeOrder: [NodeID] = []
     var probeCursor = 0
     var suspects: [NodeID] = []
+    /// Confirmation probes left in this tick, and where the next round robin over suspects starts.
+    var confirmBudget = Int.max
+    var confirmCursor = 0
     var pendingProbes: [(seq: UInt64, target: NodeID, deadline: Duration)] = []
     var nextSeq: UInt64 = 1
     var rumours: [(rumour: Rumour, remaining: Int)] = []
@@ -126,6 +129,7 @@ public struct GossipInstance: Sendable {
     public mutating func tick(now: Duration) -> [GossipDirective] {
         var out: [GossipDirective] = []
         guard !hasLeft else { return out }
+        confirmBudget = settings.maxConfirmProbesPerTick
         expireProbes(now: now, &out)
         confirmSuspects(now: now, &out)
         if now >= nextProbeAt {

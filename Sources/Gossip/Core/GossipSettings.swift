@@ -13,6 +13,11 @@ public struct GossipSettings: Sendable {
     public var disconnectProbeInterval: Duration = .milliseconds(250)
     /// ...and declared dead if none of those probes is answered within this time.
     public var disconnectConfirmTimeout: Duration = .milliseconds(1500)
+    /// Confirmation probes sent per tick at most. A partition makes every node suspect everyone on the
+    /// other side at once; without a bound each would probe them all every few hundred milliseconds
+    /// (traffic quadratic in the cluster size). Suspects beyond the budget wait their turn (round
+    /// robin) or time out, which is right when they are really cut off.
+    public var maxConfirmProbesPerTick = 16
     /// Anti-entropy period: a vector summary to one random live member.
     public var gossipInterval: Duration = .milliseconds(500)
     /// Peers a new record is pushed to by its origin and by every node on first receipt.
