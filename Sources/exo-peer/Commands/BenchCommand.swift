@@ -18,7 +18,7 @@ struct BenchCommand: ParsableCommand {
     var prompt = 128
 
     @Option(help: "Tokens to decode.")
-    var decode = 64
+    var decode = 128
 
     @Option(help: "Thread counts to measure (repeatable). Default: 1 and all cores.")
     var threads: [Int] = []
