@@ -5,10 +5,8 @@
 public final class QuantizedActivation: @unchecked Sendable {
     public let capacity: Int
     public private(set) var count = 0
-    /// The quantized values, in order.
-    public let values: UnsafeMutablePointer<Int8>
-    /// The same values widened to Int16 in the layout the kernels consume, 32 per block: the even
-    /// elements 0, 2, …, 30, then the odd ones 1, 3, …, 31.
+    /// The quantized values widened to Int16 in the layout the kernels consume, 32 per block: the
+    /// even elements 0, 2, …, 30, then the odd ones 1, 3, …, 31 (see `value(at:)` for element i).
     public let pairs: UnsafeMutablePointer<Int16>
     public let scales: UnsafeMutablePointer<Float>
     /// scale × sum of the block's quantized values (Q8_1's `s`).
@@ -16,17 +14,21 @@ public final class QuantizedActivation: @unchecked Sendable {
 
     public init(capacity: Int) {
         self.capacity = capacity
-        values = .allocate(capacity: capacity + 64)
         pairs = .allocate(capacity: capacity + 64)
         scales = .allocate(capacity: capacity / 32 + 1)
         sums = .allocate(capacity: capacity / 32 + 1)
     }
 
     deinit {
-        values.deallocate()
         pairs.deallocate()
         scales.deallocate()
         sums.deallocate()
+    }
+
+    /// Quantized element `i`, read back from the kernels' layout.
+    public func value(at i: Int) -> Int8 {
+        let block = pairs + (i / 32) * 32, e = i % 32
+        return Int8(truncatingIfNeeded: block[(e % 2) * 16 + e / 2])
     }
 
     /// Quantizes `x[0..<n]`, n a multiple of 32.
@@ -45,11 +47,7 @@ public final class QuantizedActivation: @unchecked Sendable {
             let inverse = SIMD16<Float>(repeating: maxAbs != 0 ? 127 / maxAbs : 0)
             let i0 = unsafeBitCast(v0 * inverse + shift, to: SIMD16<Int32>.self) &- 0x4B40_0000
             let i1 = unsafeBitCast(v1 * inverse + shift, to: SIMD16<Int32>.self) &- 0x4B40_0000
-            let out = values + b * 32, wide = pairs + b * 32
-            for i in 0..<16 {
-                out[i] = Int8(truncatingIfNeeded: i0[i])
-                out[16 + i] = Int8(truncatingIfNeeded: i1[i])
-            }
+            let wide = pairs + b * 32
             for i in 0..<8 {
                 wide[i] = Int16(truncatingIfNeeded: i0[2 * i])
                 wide[8 + i] = Int16(truncatingIfNeeded: i1[2 * i])

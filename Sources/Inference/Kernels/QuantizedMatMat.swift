@@ -16,46 +16,30 @@ public enum QuantizedMatMat {
         _ rows: Range<Int>, type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int,
         xs: QuantizedBatch, y: UnsafeMutablePointer<Float>, stride: Int
     ) {
+        switch type {
+        case .q4_1: self.rows(Q4_1Block.self, rows, weights: weights, rowBytes: rowBytes, xs: xs, y: y, stride: stride)
+        case .q4_0: self.rows(Q4_0Block.self, rows, weights: weights, rowBytes: rowBytes, xs: xs, y: y, stride: stride)
+        case .q8_0: self.rows(Q8_0Block.self, rows, weights: weights, rowBytes: rowBytes, xs: xs, y: y, stride: stride)
+        default: preconditionFailure("no batched kernel for \(type)")
+        }
+    }
+
+    @inline(__always)
+    static func rows<Format: WeightBlockFormat>(
+        _ format: Format.Type, _ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int,
+        xs: QuantizedBatch, y: UnsafeMutablePointer<Float>, stride: Int
+    ) {
         let tokens = xs.tokens, blocks = xs.count / 32
         withUnsafeTemporaryAllocation(of: QuantizedMatVec.RowAccumulator.self, capacity: tokens) { acc in
             for r in rows {
                 for t in 0..<tokens { acc[t] = QuantizedMatVec.RowAccumulator() }
                 let row = weights + r * rowBytes
-                switch type {
-                case .q4_1:
-                    for b in 0..<blocks {
-                        let block = row + b * 20
-                        let d = QuantizedMatVec.half(block), m = QuantizedMatVec.half(block, 2)
-                        let (even, odd) = QuantizedMatVec.nibbles(block + 4, offset: 0)
-                        for t in 0..<tokens {
-                            let a = xs.activation(token: t, block: b)
-                            acc[t].offsets = acc[t].offsets.addingProduct(m, xs.sums[t][b])
-                            acc[t].add(QuantizedMatVec.quadSums(even &* a.0 &+ odd &* a.1), scale: d * xs.scales[t][b])
-                        }
+                for b in 0..<blocks {
+                    // Unpacked once, used for every token.
+                    let block = Format.load(row + b * Format.bytes)
+                    for t in 0..<tokens {
+                        acc[t].add(block, xs.activation(token: t, block: b), scale: xs.scales[t][b], sum: xs.sums[t][b])
                     }
-                case .q4_0:
-                    for b in 0..<blocks {
-                        let block = row + b * 18
-                        let d = QuantizedMatVec.half(block)
-                        let (even, odd) = QuantizedMatVec.nibbles(block + 2, offset: 8)
-                        for t in 0..<tokens {
-                            let a = xs.activation(token: t, block: b)
-                            acc[t].add(QuantizedMatVec.quadSums(even &* a.0 &+ odd &* a.1), scale: d * xs.scales[t][b])
-                        }
-                    }
-                case .q8_0:
-                    for b in 0..<blocks {
-                        let block = row + b * 34
-                        let d = QuantizedMatVec.half(block)
-                        let v = (block + 2).loadUnaligned(as: SIMD16<Int16>.self)
-                        let even = (v &<< 8) &>> 8, odd = v &>> 8
-                        for t in 0..<tokens {
-                            let a = xs.activation(token: t, block: b)
-                            acc[t].add(QuantizedMatVec.quadSums(even &* a.0 &+ odd &* a.1), scale: d * xs.scales[t][b])
-                        }
-                    }
-                default:
-                    preconditionFailure("no batched kernel for \(type)")
                 }
                 for t in 0..<tokens { y[t * stride + r] = acc[t].total }
             }

@@ -1,5 +1,5 @@
 /// y = W·x for a quantized weight matrix W (rows of `rowLength`) and a quantized activation x.
-/// Each kernel has a scalar twin in `ScalarReference` that tests compare it with.
+/// The scalar twin the tests compare these kernels with is `Dequantize` followed by a plain dot.
 public enum QuantizedMatVec {
     /// Rows `rows` of `weights` (type `type`) times `x`, into `y[row]`.
     @inline(__always)
@@ -7,27 +7,46 @@ public enum QuantizedMatVec {
         _ rows: Range<Int>, type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int,
         x: QuantizedActivation, y: UnsafeMutablePointer<Float>
     ) {
-        let blocks = x.count / 32
-        // Four rows at a time: the activation is read once for all four, and four independent
-        // accumulation chains hide the latency of each row's fused multiply-adds.
-        var r = rows.lowerBound
         switch type {
-        case .q4_1:
-            while r + 4 <= rows.upperBound {
-                dotQ4_1x4(weights + r * rowBytes, rowBytes: rowBytes, x, blocks: blocks, into: y + r)
-                r += 4
-            }
-            while r < rows.upperBound { y[r] = dotQ4_1(weights + r * rowBytes, x, blocks: blocks); r += 1 }
-        case .q8_0:
-            while r + 4 <= rows.upperBound {
-                dotQ8_0x4(weights + r * rowBytes, rowBytes: rowBytes, x, blocks: blocks, into: y + r)
-                r += 4
-            }
-            while r < rows.upperBound { y[r] = dotQ8_0(weights + r * rowBytes, x, blocks: blocks); r += 1 }
-        case .q4_0:
-            for r in rows { y[r] = dotQ4_0(weights + r * rowBytes, x, blocks: blocks) }
+        case .q4_1: self.rows(Q4_1Block.self, rows, weights: weights, rowBytes: rowBytes, x: x, y: y)
+        case .q8_0: self.rows(Q8_0Block.self, rows, weights: weights, rowBytes: rowBytes, x: x, y: y)
+        case .q4_0: self.rows(Q4_0Block.self, rows, weights: weights, rowBytes: rowBytes, x: x, y: y)
         default:
             preconditionFailure("no quantized kernel for \(type); the model loader routes it to the dequantizing path")
+        }
+    }
+
+    /// Four rows at a time: the activation is read once for all four, and four independent
+    /// accumulation chains hide the latency of each row's fused multiply-adds.
+    @inline(__always)
+    static func rows<Format: WeightBlockFormat>(
+        _ format: Format.Type, _ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int,
+        x: QuantizedActivation, y: UnsafeMutablePointer<Float>
+    ) {
+        let blocks = x.count / 32
+        var r = rows.lowerBound
+        while r + 4 <= rows.upperBound {
+            var acc = (RowAccumulator(), RowAccumulator(), RowAccumulator(), RowAccumulator())
+            let row = weights + r * rowBytes
+            for b in 0..<blocks {
+                let a = activation(x, block: b), sx = x.scales[b], sum = x.sums[b]
+                let block = row + b * Format.bytes
+                acc.0.add(Format.load(block), a, scale: sx, sum: sum)
+                acc.1.add(Format.load(block + rowBytes), a, scale: sx, sum: sum)
+                acc.2.add(Format.load(block + 2 * rowBytes), a, scale: sx, sum: sum)
+                acc.3.add(Format.load(block + 3 * rowBytes), a, scale: sx, sum: sum)
+            }
+            y[r] = acc.0.total; y[r + 1] = acc.1.total; y[r + 2] = acc.2.total; y[r + 3] = acc.3.total
+            r += 4
+        }
+        while r < rows.upperBound {
+            var acc = RowAccumulator()
+            let row = weights + r * rowBytes
+            for b in 0..<blocks {
+                acc.add(Format.load(row + b * Format.bytes), activation(x, block: b), scale: x.scales[b], sum: x.sums[b])
+            }
+            y[r] = acc.total
+            r += 1
         }
     }
 
@@ -71,14 +90,6 @@ public enum QuantizedMatVec {
         return (p.loadUnaligned(as: SIMD16<Int16>.self), p.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int16>.self))
     }
 
-    /// Quad sums of 16 nibble bytes (element j: low nibble of byte j, element 16+j: high nibble)
-    /// minus `offset`, times the activation.
-    @inline(__always)
-    static func nibbleQuads(_ q: UnsafeRawPointer, _ a: (SIMD16<Int16>, SIMD16<Int16>), offset: Int16) -> SIMD8<Int32> {
-        let (even, odd) = nibbles(q, offset: offset)
-        return quadSums(even &* a.0 &+ odd &* a.1)
-    }
-
     /// The 32 elements of 16 nibble bytes, minus `offset`, as (even elements, odd elements) in the
     /// activation's layout.
     @inline(__always)
@@ -94,12 +105,13 @@ public enum QuantizedMatVec {
         return (even, odd)
     }
 
-    /// Quad sums of 32 signed bytes times the activation. |pair sum| ≤ 2·128·127 = 32512 fits
-    /// Int16 because activations stay within ±127.
+    /// The 32 signed bytes at `q` as (even elements, odd elements) in the activation's layout.
+    /// Products with activations fit Int16 pair sums: |pair sum| ≤ 2·128·127 = 32512, because
+    /// activations stay within ±127.
     @inline(__always)
-    static func byteQuads(_ q: UnsafeRawPointer, _ a: (SIMD16<Int16>, SIMD16<Int16>)) -> SIMD8<Int32> {
+    static func signedBytes(_ q: UnsafeRawPointer) -> (SIMD16<Int16>, SIMD16<Int16>) {
         let v = q.loadUnaligned(as: SIMD16<Int16>.self)
-        return quadSums(((v &<< 8) &>> 8) &* a.0 &+ (v &>> 8) &* a.1)
+        return ((v &<< 8) &>> 8, v &>> 8)
     }
 
     @inline(__always)
@@ -112,72 +124,11 @@ public enum QuantizedMatVec {
         var lanes = SIMD8<Float>(), offsets: Float = 0
         var total: Float { horizontalSum(lanes) + offsets }
 
-        @inline(__always) mutating func add(_ quads: SIMD8<Int32>, scale: Float) {
-            lanes = lanes.addingProduct(SIMD8(repeating: scale), exactFloat(quads))
+        /// Adds one block's products with the activation block `a` (scale `scale`, Q8_1 sum `sum`).
+        @inline(__always) mutating func add(_ w: WeightBlock, _ a: (SIMD16<Int16>, SIMD16<Int16>), scale: Float, sum: Float) {
+            if let m = w.offset { offsets = offsets.addingProduct(m, sum) }
+            lanes = lanes.addingProduct(SIMD8(repeating: w.scale * scale), exactFloat(quadSums(w.even &* a.0 &+ w.odd &* a.1)))
         }
-    }
-
-    @inline(__always)
-    static func dotQ4_1(_ w: UnsafeRawPointer, _ x: QuantizedActivation, blocks: Int) -> Float {
-        var acc = RowAccumulator()
-        for b in 0..<blocks {
-            let block = w + b * 20
-            acc.offsets = acc.offsets.addingProduct(half(block, 2), x.sums[b])
-            acc.add(nibbleQuads(block + 4, activation(x, block: b), offset: 0), scale: half(block) * x.scales[b])
-        }
-        return acc.total
-    }
-
-    @inline(__always)
-    static func dotQ4_0(_ w: UnsafeRawPointer, _ x: QuantizedActivation, blocks: Int) -> Float {
-        var acc = RowAccumulator()
-        for b in 0..<blocks {
-            let block = w + b * 18
-            acc.add(nibbleQuads(block + 2, activation(x, block: b), offset: 8), scale: half(block) * x.scales[b])
-        }
-        return acc.total
-    }
-
-    @inline(__always)
-    static func dotQ8_0(_ w: UnsafeRawPointer, _ x: QuantizedActivation, blocks: Int) -> Float {
-        var acc = RowAccumulator()
-        for b in 0..<blocks {
-            let block = w + b * 34
-            acc.add(byteQuads(block + 2, activation(x, block: b)), scale: half(block) * x.scales[b])
-        }
-        return acc.total
-    }
-
-    @inline(__always)
-    static func dotQ4_1x4(_ w: UnsafeRawPointer, rowBytes: Int, _ x: QuantizedActivation, blocks: Int, into y: UnsafeMutablePointer<Float>) {
-        var acc = (RowAccumulator(), RowAccumulator(), RowAccumulator(), RowAccumulator())
-        @inline(__always) func step(_ row: inout RowAccumulator, _ block: UnsafeRawPointer, _ a: (SIMD16<Int16>, SIMD16<Int16>), _ sx: Float, _ sum: Float) {
-            row.offsets = row.offsets.addingProduct(half(block, 2), sum)
-            row.add(nibbleQuads(block + 4, a, offset: 0), scale: half(block) * sx)
-        }
-        for b in 0..<blocks {
-            let a = activation(x, block: b), sx = x.scales[b], sum = x.sums[b]
-            let block = w + b * 20
-            step(&acc.0, block, a, sx, sum)
-            step(&acc.1, block + rowBytes, a, sx, sum)
-            step(&acc.2, block + 2 * rowBytes, a, sx, sum)
-            step(&acc.3, block + 3 * rowBytes, a, sx, sum)
-        }
-        y[0] = acc.0.total; y[1] = acc.1.total; y[2] = acc.2.total; y[3] = acc.3.total
-    }
-
-    @inline(__always)
-    static func dotQ8_0x4(_ w: UnsafeRawPointer, rowBytes: Int, _ x: QuantizedActivation, blocks: Int, into y: UnsafeMutablePointer<Float>) {
-        var acc = (RowAccumulator(), RowAccumulator(), RowAccumulator(), RowAccumulator())
-        for b in 0..<blocks {
-            let a = activation(x, block: b), sx = x.scales[b]
-            let block = w + b * 34
-            acc.0.add(byteQuads(block + 2, a), scale: half(block) * sx)
-            acc.1.add(byteQuads(block + rowBytes + 2, a), scale: half(block + rowBytes) * sx)
-            acc.2.add(byteQuads(block + 2 * rowBytes + 2, a), scale: half(block + 2 * rowBytes) * sx)
-            acc.3.add(byteQuads(block + 3 * rowBytes + 2, a), scale: half(block + 3 * rowBytes) * sx)
-        }
-        y[0] = acc.0.total; y[1] = acc.1.total; y[2] = acc.2.total; y[3] = acc.3.total
     }
 
     /// Whether `type` has an integer kernel here (others are dequantized to F32 at load).
@@ -186,5 +137,47 @@ public enum QuantizedMatVec {
         case .q4_1, .q8_0, .q4_0: true
         default: false
         }
+    }
+}
+
+/// One weight block as the kernels use it: its 32 elements split like the activation (even, odd),
+/// its scale, and for formats with a minimum (Q4_1) its offset.
+struct WeightBlock {
+    var even: SIMD16<Int16>
+    var odd: SIMD16<Int16>
+    var scale: Float
+    var offset: Float?
+}
+
+/// A block format with an integer kernel: its size and how a block is unpacked.
+protocol WeightBlockFormat {
+    static var bytes: Int { get }
+    static func load(_ block: UnsafeRawPointer) -> WeightBlock
+}
+
+/// Q4_1: Float16 scale d, Float16 minimum m, 16 bytes of nibbles; x = d·q + m.
+enum Q4_1Block: WeightBlockFormat {
+    static let bytes = 20
+    @inline(__always) static func load(_ block: UnsafeRawPointer) -> WeightBlock {
+        let (even, odd) = QuantizedMatVec.nibbles(block + 4, offset: 0)
+        return WeightBlock(even: even, odd: odd, scale: QuantizedMatVec.half(block), offset: QuantizedMatVec.half(block, 2))
+    }
+}
+
+/// Q4_0: Float16 scale d, 16 bytes of nibbles; x = d·(q − 8).
+enum Q4_0Block: WeightBlockFormat {
+    static let bytes = 18
+    @inline(__always) static func load(_ block: UnsafeRawPointer) -> WeightBlock {
+        let (even, odd) = QuantizedMatVec.nibbles(block + 2, offset: 8)
+        return WeightBlock(even: even, odd: odd, scale: QuantizedMatVec.half(block), offset: nil)
+    }
+}
+
+/// Q8_0: Float16 scale d, 32 signed bytes; x = d·q.
+enum Q8_0Block: WeightBlockFormat {
+    static let bytes = 34
+    @inline(__always) static func load(_ block: UnsafeRawPointer) -> WeightBlock {
+        let (even, odd) = QuantizedMatVec.signedBytes(block + 2)
+        return WeightBlock(even: even, odd: odd, scale: QuantizedMatVec.half(block), offset: nil)
     }
 }
