@@ -94,14 +94,8 @@ private final class AnswerText: @unchecked Sendable {
 extension NodeClient {
     /// POSTs `body` and hands each server-sent event's `data:` payload to `onEvent` as it arrives.
     func streamEvents(_ path: String, body: Data, onEvent: @escaping @Sendable (String) -> Void) async throws {
-        guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
-            throw CommandFailure("not a URL: \(base)")
-        }
-        var request = URLRequest(url: url, timeoutInterval: 600)
-        request.httpMethod = "POST"
-        request.httpBody = body
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        if let apiKey { request.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization") }
+        let request = try request(path, method: "POST", body: body, timeout: 600)
+        let url = request.url!
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let delegate = EventStreamDelegate(url: url, onEvent: onEvent, continuation: continuation)
             let session = URLSession(configuration: .default, delegate: delegate, delegateQueue: nil)

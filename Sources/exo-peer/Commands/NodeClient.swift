@@ -13,15 +13,22 @@ struct NodeClient {
         try await send(path, method: "GET", body: nil)
     }
 
-    func send(_ path: String, method: String, body: Data?) async throws -> Data {
+    /// A request to `path` on the node, with the JSON content type for a body and the API key if any.
+    func request(_ path: String, method: String, body: Data?, timeout: TimeInterval = 30) throws -> URLRequest {
         guard let url = URL(string: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path) else {
             throw CommandFailure("not a URL: \(base)")
         }
-        var request = URLRequest(url: url, timeoutInterval: 30)
+        var request = URLRequest(url: url, timeoutInterval: timeout)
         request.httpMethod = method
         request.httpBody = body
         if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
         if let apiKey { request.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization") }
+        return request
+    }
+
+    func send(_ path: String, method: String, body: Data?) async throws -> Data {
+        let request = try request(path, method: method, body: body)
+        let url = request.url!
         let (data, response): (Data, URLResponse)
         do {
             (data, response) = try await URLSession.shared.data(for: request)
