@@ -115,9 +115,10 @@ class Lab:
 
     # --- HTTP from inside a host's namespace -------------------------------------------------
     def http(self, host: int, path: str, *, method: str = "GET", body: dict | None = None,
-             target: int | None = None, timeout: float = 60) -> tuple[int, str]:
-        """Calls node `target` (default: the same host) from host `host`; returns (status, body)."""
-        url = f"http://{self.address(target or host)}:{API_PORT}{path}"
+             target: int | None = None, timeout: float = 60, loopback: bool = False) -> tuple[int, str]:
+        """Calls node `target` (default: the same host) from host `host`; returns (status, body).
+        `loopback` calls the host's own node at 127.0.0.1 (what cluster-changing endpoints accept without a key)."""
+        url = f"http://{'127.0.0.1' if loopback else self.address(target or host)}:{API_PORT}{path}"
         cmd = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, "--max-time", str(timeout), url]
         if body is not None:
             cmd += ["-H", "content-type: application/json", "--data-binary", json.dumps(body)]

@@ -3,6 +3,11 @@ import signal
 import time
 
 
+def liveness(lab, host):
+    """Each known node's liveness as `host` sees it."""
+    return {p["id"]: p["liveness"] for p in lab.json(host, "/peers")["peers"]}
+
+
 def peers_seen(lab, host):
     return {p["id"] for p in lab.json(host, "/peers")["peers"] if p["liveness"] == "alive"}
 
@@ -35,8 +40,7 @@ def test_five_node_mesh_converges_and_sees_a_killed_node_dead_within_5_seconds(m
     killed = time.monotonic()
 
     def marked_dead(host):
-        rows = {p["id"]: p["liveness"] for p in lab.json(host, "/peers")["peers"]}
-        return rows.get(victim) in ("dead", None)
+        return liveness(lab, host).get(victim) in ("dead", None)
 
     for host in range(1, 5):
         lab.wait_for(lambda host=host: marked_dead(host), timeout=5, what=f"node {host} to mark the killed node dead")
@@ -74,8 +78,7 @@ def test_sigterm_is_seen_as_departure_at_once(make_lab):
     assert time.monotonic() - stopped <= 5
 
     def departed():
-        rows = {p["id"]: p["liveness"] for p in lab.json(1, "/peers")["peers"]}
-        return rows.get(leaving) in ("left", None)
+        return liveness(lab, 1).get(leaving) in ("left", None)
     lab.wait_for(departed, timeout=1.5, what="node 1 to see the departure")
     log = lab.log(2).lower()
     assert " error " not in log and "critical" not in log, lab.log(2)

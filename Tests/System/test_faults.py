@@ -3,11 +3,7 @@ import signal
 import time
 
 from test_chat import MODEL
-from test_discovery import peers_seen
-
-
-def liveness(lab, host):
-    return {p["id"]: p["liveness"] for p in lab.json(host, "/peers")["peers"]}
+from test_discovery import liveness, peers_seen
 
 
 def start_converged(lab, hosts):

@@ -8,12 +8,8 @@ from test_discovery import peers_seen
 
 def local(lab, host, method, path, body=None):
     """Calls the node on `host` over loopback (cluster-changing endpoints accept only that without a key)."""
-    cmd = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, "--max-time", "30", f"http://127.0.0.1:52415{path}"]
-    if body is not None:
-        cmd += ["-H", "content-type: application/json", "--data-binary", json.dumps(body)]
-    out = lab.run(host, *cmd, timeout=35, check=False).stdout
-    text, _, status = out.rpartition("\n")
-    return int(status), (json.loads(text) if text.strip() else None)
+    status, text = lab.http(host, path, method=method, body=body, loopback=True, timeout=30)
+    return status, (json.loads(text) if text.strip() else None)
 
 
 def instances(lab, host):
