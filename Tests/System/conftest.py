@@ -1,10 +1,13 @@
 import itertools
+import os
 
 import pytest
 
 from lab import Lab
 
-_names = (f"ex{i}" for i in itertools.count())
+# EXO_LAB_PREFIX lets two suites run side by side on one machine without their namespaces colliding.
+_prefix = os.environ.get("EXO_LAB_PREFIX", "ex")
+_names = (f"{_prefix}{i}" for i in itertools.count())
 
 
 @pytest.fixture
