@@ -50,7 +50,7 @@ public final class TextEngine: @unchecked Sendable {
 
     /// A conversation rendered with the model's template, special tokens recognised.
     public func promptTokens(chat messages: [ChatMessage]) -> [Int32] {
-        tokenizer.encode(template.render(messages), parseSpecial: true)
+        TextCodec(tokenizer: tokenizer, template: template, contextLength: model.config.contextLength).promptTokens(chat: messages)
     }
 
     /// Raw text as a prompt, with the BOS token when the model asks for one.
@@ -73,34 +73,23 @@ public final class TextEngine: @unchecked Sendable {
         let tokenizer = self.tokenizer
         var generator = Generator(model: model, prompt: prompt, cache: cache, sampling: sampling, maxTokens: budget,
                                   isEndOfGeneration: { tokenizer.isEndOfGeneration($0) })
-        var text = StreamingDetokenizer(tokenizer: tokenizer)
-        var stops = StopStringMatcher(stops: stop)
+        var text = TokenTextStream(tokenizer: tokenizer, stop: stop)
         let start = DispatchTime.now()
         do { try generator.prefill() } catch { throw .model(error) }
         let prefilled = DispatchTime.now()
         var reason: FinishReason?
         do {
             while reason == nil, let token = try generator.next() {
-                if tokenizer.isControl(token) { continue }
-                switch stops.append(text.append(token)) {
-                case .emit(let piece):
-                    if !piece.isEmpty, !emit(piece) { reason = .cancelled }
-                case .stop(let before):
-                    if !before.isEmpty { _ = emit(before) }
-                    reason = .endOfGeneration
-                }
+                let piece = text.append(token)
+                if !piece.isEmpty, !emit(piece) { reason = .cancelled }
+                if text.stopped { reason = .endOfGeneration }
             }
         } catch {
             throw .model(error)
         }
         if reason == nil {
-            let rest = stops.append(text.flush())
-            switch rest {
-            case .emit(let piece):
-                let tail = piece + stops.flush()
-                if !tail.isEmpty { _ = emit(tail) }
-            case .stop(let before): if !before.isEmpty { _ = emit(before) }
-            }
+            let tail = text.finish()
+            if !tail.isEmpty { _ = emit(tail) }
         }
         let end = DispatchTime.now()
         return Outcome(

@@ -26,6 +26,9 @@ final class PrefillScratch: @unchecked Sendable {
 }
 
 extension LlamaModel {
+    /// The most hidden states `forwardLayers(_:batch:count:cache:)` takes at once.
+    public static var prefillBatch: Int { PrefillScratch.batch }
+
     /// Runs `tokens` (at most `PrefillScratch.batch`) through every layer at positions
     /// cache.length…, storing their keys and values, and advances the cache. Every per-token
     /// operation is the one `forward` performs, in the same order, so the cache holds the same bits.
@@ -33,11 +36,25 @@ extension LlamaModel {
         let c = config, p = prefillScratch, n = tokens.count
         precondition(n <= PrefillScratch.batch)
         guard cache.length + n <= cache.capacity else { throw .contextFull(capacity: cache.capacity) }
-        let d = c.embeddingLength, q = c.headCount * c.headDimension, kv = c.kvDimension, f = c.feedForwardLength
+        let d = c.embeddingLength
         for (t, token) in tokens.enumerated() { try embed(token, into: p.hidden + t * d) }
-        for l in 0..<c.layerCount {
+        try forwardLayers(0..<c.layerCount, batch: p.hidden, count: n, cache: cache)
+        cache.length += n
+    }
+
+    /// Runs layers `range` on `count` (at most `PrefillScratch.batch`) hidden states in place, rows of
+    /// `embeddingLength` at `hidden`, for positions cache.length…; the caller advances `cache.length`
+    /// once every range has run (a pipeline rank runs its own range on its own cache). Bit-identical to
+    /// `forwardLayers(_:hidden:cache:)` one token at a time.
+    public func forwardLayers(_ range: Range<Int>, batch hidden: UnsafeMutablePointer<Float>, count n: Int, cache: KVCache) throws(Error) {
+        let c = config, p = prefillScratch
+        precondition(n > 0 && n <= PrefillScratch.batch)
+        precondition(range.lowerBound >= cache.layers.lowerBound && range.upperBound <= cache.layers.upperBound, "cache does not hold layers \(range)")
+        guard cache.length + n <= cache.capacity else { throw .contextFull(capacity: cache.capacity) }
+        let d = c.embeddingLength, q = c.headCount * c.headDimension, kv = c.kvDimension, f = c.feedForwardLength
+        for l in range {
             let layer = layers[l]
-            for t in 0..<n { Kernels.rmsNorm(p.hidden + t * d, weight: layer.attentionNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
+            for t in 0..<n { Kernels.rmsNorm(hidden + t * d, weight: layer.attentionNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
             batchMatVec([(layer.query, p.query, q), (layer.key, p.key, kv), (layer.value, p.value, kv)],
                         input: p.normed, inputStride: d, tokens: n, quantized: p.narrow)
             let keys = cache.key(layer: l, position: 0), values = cache.value(layer: l, position: 0)
@@ -54,15 +71,14 @@ extension LlamaModel {
                 Attention.run(query: p.query + t * q, keys: keys, values: values, length: cache.length + t + 1, config: c, scratch: scratch, output: p.attention + t * q)
             }
             batchMatVec([(layer.output, p.projected, d)], input: p.attention, inputStride: q, tokens: n, quantized: p.wide)
-            for i in 0..<(n * d) { p.hidden[i] += p.projected[i] }
+            for i in 0..<(n * d) { hidden[i] += p.projected[i] }
 
-            for t in 0..<n { Kernels.rmsNorm(p.hidden + t * d, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
+            for t in 0..<n { Kernels.rmsNorm(hidden + t * d, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
             batchMatVec([(layer.gate, p.gate, f), (layer.up, p.up, f)], input: p.normed, inputStride: d, tokens: n, quantized: p.narrow)
             for t in 0..<n { Kernels.swiGLU(gate: p.gate + t * f, up: p.up + t * f, count: f) }
             batchMatVec([(layer.down, p.projected, d)], input: p.gate, inputStride: f, tokens: n, quantized: p.wide)
-            for i in 0..<(n * d) { p.hidden[i] += p.projected[i] }
+            for i in 0..<(n * d) { hidden[i] += p.projected[i] }
         }
-        cache.length += n
     }
 
     /// W·x for each matrix of `products` (weights, output, output stride) and each of `tokens`

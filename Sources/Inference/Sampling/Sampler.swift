@@ -2,7 +2,7 @@ import Foundation
 
 /// Settings of the sampling chain, applied in llama.cpp's order: repetition penalty, top-k,
 /// top-p, min-p, temperature, then a seeded draw. A temperature of 0 (or below) is greedy.
-public struct SamplingParameters: Sendable, Equatable {
+public struct SamplingParameters: Sendable, Equatable, Codable {
     public var temperature: Float = 0.7
     public var topK: Int = 40
     public var topP: Float = 0.95

@@ -83,7 +83,7 @@ struct ChatCompletionRequest: Decodable, Sendable {
 }
 
 /// The validated form of a request: what the backend needs, nothing the wire allows but we refuse.
-struct ChatJob: Sendable, Equatable {
+struct ChatJob: Sendable, Equatable, Codable {
     var model: String
     var messages: [ChatTurn]
     var maxTokens: Int

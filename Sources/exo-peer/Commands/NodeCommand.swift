@@ -17,7 +17,7 @@ struct NodeCommand: AsyncParsableCommand {
         var logger = Logger(label: "exo-peer")
         logger.logLevel = configuration.logLevel
         let node = try await Node.start(configuration: configuration, logger: logger)
-        let app = buildApplication(node: node, backend: LocalBackend(catalog: node.catalog, metrics: node.metrics, threads: configuration.threads), configuration: configuration, logger: logger)
+        let app = buildApplication(node: node, backend: MeshChatBackend(node: node), configuration: configuration, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: app), .init(service: node)],

@@ -10,7 +10,7 @@ struct InstanceView: Encodable, Sendable, Equatable {
         var node: String
         var layerStart: Int
         var layerEnd: Int
-        /// The runner's gossiped state for this plan, or "none" (runners are not started by this build yet).
+        /// The runner's gossiped state for this plan, or "none" before its node reported one.
         var runner: String
     }
     struct Row: Encodable, Sendable, Equatable {
@@ -33,6 +33,10 @@ struct InstanceView: Encodable, Sendable, Equatable {
     var instances: [Row]
     var unplaced: [Unplaced]
     var superseded: [String]
+    /// The plan of each active instance by id, for the runners (not served: `instances` shows it).
+    var plans: [String: Plan] = [:]
+
+    private enum CodingKeys: String, CodingKey { case instances, unplaced, superseded }
 
     /// Memory placement counts on per node: its total less a fifth for the system and other programs.
     /// Total, not currently free, so a plan does not move when its own weights fill the memory.
@@ -89,7 +93,8 @@ struct InstanceView: Encodable, Sendable, Equatable {
                 )
             },
             unplaced: derived.unplaced.map { Unplaced(id: $0.intent.id, model: $0.intent.model, reason: "\($0.error)") },
-            superseded: derived.superseded
+            superseded: derived.superseded,
+            plans: Dictionary(derived.active.map { ($0.id, $0.plan) }, uniquingKeysWith: { first, _ in first })
         )
     }
 }

@@ -15,10 +15,21 @@ actor Node: Service {
     nonisolated let catalog: ModelCatalog
     let mesh: MeshNode
     let gossip: GossipNode
+    /// Chat from this node's disk when no instance of the model is ready.
+    nonisolated let local: LocalBackend
+    nonisolated let supervisor: RunnerSupervisor
+    nonisolated let driver: PipelineDriver
+    nonisolated let relay: ChatRelay
+    nonisolated let router: PipelineRouter
     private let discovery: (any Discovery)?
-    private let logger: Logger
+    let logger: Logger
     /// Mesh addresses already handed to the mesh to keep a link to.
     private var dialed: Set<PeerAddress> = []
+    /// Tokenizers of the models this node drives instances of, by file path.
+    var codecs: [String: TextCodec] = [:]
+    /// Wakes the runner reconciliation (coalesced: a burst of gossip is one pass).
+    nonisolated let nudges: AsyncStream<Void>
+    nonisolated let nudge: AsyncStream<Void>.Continuation
 
     private init(identity: NodeIdentity, configuration: NodeConfiguration, mesh: MeshNode, gossip: GossipNode,
                  discovery: (any Discovery)?, catalog: ModelCatalog, logger: Logger) {
@@ -30,9 +41,44 @@ actor Node: Service {
         self.discovery = discovery
         self.catalog = catalog
         self.logger = logger
+        let metrics = self.metrics
+        local = LocalBackend(catalog: catalog, metrics: metrics, threads: configuration.threads)
+        let router = PipelineRouter(me: identity.id, mesh: mesh, logger: logger)
+        self.router = router
+        let me = identity.id.hex
+        supervisor = RunnerSupervisor(
+            node: me,
+            settings: .init(executable: configuration.runnerExecutable, threads: configuration.threads),
+            hooks: .init(
+                publish: { runners, health in
+                    try? await gossip.updateRecord { record in
+                        record.runners = runners
+                        record.health = .init(score: health.score, processAlive: health.processAlive,
+                                              recentErrors: health.recentErrors.suffix(4).map(\.message))
+                    }
+                },
+                deliver: { reply, floats in await router.route(reply, floats: floats) },
+                runnerLost: { assignment, reason in
+                    // The driver (rank 0's node) fails the generations running through this rank.
+                    let message = PipelineMessage.aborted(plan: assignment.planHash, reason: "rank \(assignment.rank)'s runner \(reason)")
+                    _ = await router.deliver(message, to: assignment.plan.ranks[0].node)
+                    metrics.runnerRestarts.increment()
+                }
+            ),
+            logger: logger
+        )
+        driver = PipelineDriver(node: me, send: { message, floats, node in await router.deliver(message, floats: floats, to: node) }, metrics: metrics)
+        relay = ChatRelay(send: { message, peer in
+            guard let bytes = try? JSON.encode(message) else { return false }
+            do { try await mesh.send(Frame(kind: .control, bytes: bytes), to: peer); return true } catch { return false }
+        })
+        (nudges, nudge) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        router.attach(supervisor: supervisor, driver: driver)
     }
 
     static func start(configuration: NodeConfiguration, logger baseLogger: Logger) async throws -> Node {
+        // A write to a runner that just died must fail with EPIPE, not kill the node.
+        signal(SIGPIPE, SIG_IGN)
         let identity = try NodeIdentity.loadOrCreate(home: configuration.home)
         var logger = baseLogger
         logger[metadataKey: "node"] = "\(identity.id.short)"
@@ -56,7 +102,12 @@ actor Node: Service {
                              interfaces: Set(configuration.interfaces), logger: logger)
             : nil
         logger.info("node \(identity.id.short) epoch \(identity.epoch): API on http://\(configuration.apiHost):\(configuration.apiPort), mesh port \(meshPort)")
-        return Node(identity: identity, configuration: configuration, mesh: mesh, gossip: gossip, discovery: discovery, catalog: catalog, logger: logger)
+        let node = Node(identity: identity, configuration: configuration, mesh: mesh, gossip: gossip, discovery: discovery, catalog: catalog, logger: logger)
+        await node.relay.setServer { [weak node] (job: ChatJob) in
+            guard let node else { throw APIError.unavailable("The node is stopping.") }
+            return try await node.generate(job, forwarded: true)
+        }
+        return node
     }
 
     func run() async throws {
@@ -66,6 +117,8 @@ actor Node: Service {
             group.addTask { await self.followPeerEvents() }
             group.addTask { await self.followGossipEvents() }
             group.addTask { await self.refreshOwnRecordPeriodically() }
+            group.addTask { await self.driveRunners() }
+            group.addTask { await self.nudgePeriodically() }
             if let discovery {
                 group.addTask { await self.mesh.follow(await discovery.start()) }
             }
@@ -73,7 +126,8 @@ actor Node: Service {
 
             // Until SIGTERM/SIGINT: then announce departure so peers see it at once, and drain.
             try? await gracefulShutdown()
-            logger.info("node \(identity.id.short) stopping: announcing departure")
+            logger.info("node \(identity.id.short) stopping: stopping runners, announcing departure")
+            await supervisor.shutdownAll()
             do { try await gossip.leave() } catch { logger.warning("could not announce departure: \(error)") }
             await discovery?.stop()
             await mesh.shutdown(drainTimeout: .seconds(1))
@@ -86,8 +140,21 @@ actor Node: Service {
 
     private func deliverInboundFrames() async {
         for await inbound in mesh.inbound {
-            guard inbound.frame.kind == .gossip else { continue }
-            await gossip.receive(bytes: Array(inbound.frame.payload.readableBytesView), from: inbound.peer)
+            let bytes = Array(inbound.frame.payload.readableBytesView)
+            switch inbound.frame.kind {
+            case .gossip:
+                await gossip.receive(bytes: bytes, from: inbound.peer)
+            case .tensor:
+                await router.receive(bytes, from: inbound.peer)
+            case .control:
+                do {
+                    await relay.receive(try JSONDecoder().decode(ChatRelayMessage.self, from: Data(bytes)), from: inbound.peer)
+                } catch {
+                    logger.warning("dropped control message", metadata: ["peer": "\(inbound.peer.short)", "reason": "\(error)"])
+                }
+            default:
+                continue
+            }
         }
     }
 
@@ -95,7 +162,10 @@ actor Node: Service {
         for await event in mesh.events {
             switch event {
             case .connected(let peer, _): await gossip.peerConnected(peer)
-            case .disconnected(let peer, _): await gossip.peerDisconnected(peer)
+            case .disconnected(let peer, _):
+                await gossip.peerDisconnected(peer)
+                await relay.peerLost(peer)
+                await driver.peerLost(peer.hex, routes: await activeRoutes())
             }
         }
     }
@@ -103,6 +173,7 @@ actor Node: Service {
     /// Addresses learned through gossip are dialed too, so a node found by one peer is linked by all.
     private func followGossipEvents() async {
         for await directive in gossip.events {
+            nudge.yield()
             guard case .recordChanged(let peer) = directive, peer != identity.id else { continue }
             guard let record = await gossip.members[peer]?.record, !record.leaving else { continue }
             let linked = await mesh.peers[peer] != nil

@@ -10,6 +10,7 @@ final class NodeMetrics: Sendable {
     let generatedTokens: Counter
     let promptTokens: Counter
     let decodeTokensPerSecond: Gauge
+    let runnerRestarts: Counter
 
     init() {
         httpRequests = registry.makeCounter(descriptor: .init(namespace: "exo", metricName: "http_requests_total", unitName: "", helpText: "HTTP requests served"))
@@ -17,6 +18,7 @@ final class NodeMetrics: Sendable {
         chatFailures = registry.makeCounter(descriptor: .init(namespace: "exo", metricName: "chat_failures_total", unitName: "", helpText: "Chat completion requests that ended in an error"))
         generatedTokens = registry.makeCounter(descriptor: .init(namespace: "exo", metricName: "generated_tokens_total", unitName: "", helpText: "Tokens generated for chat completions"))
         promptTokens = registry.makeCounter(descriptor: .init(namespace: "exo", metricName: "prompt_tokens_total", unitName: "", helpText: "Prompt tokens processed"))
+        runnerRestarts = registry.makeCounter(descriptor: .init(namespace: "exo", metricName: "runner_restarts_total", unitName: "", helpText: "Runner processes that died and were restarted"))
         decodeTokensPerSecond = registry.makeGauge(descriptor: .init(namespace: "exo", metricName: "decode_tokens_per_second", unitName: "", helpText: "Decode speed of the last completed generation"))
     }
 

@@ -84,4 +84,6 @@ struct NodeConfiguration: Sendable {
     var useMDNS = true
     var networkKeyFile: URL? = nil
     var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// The program started as `runner` for each rank: this build's own executable.
+    var runnerExecutable = RunnerProcess.ownExecutable
 }

@@ -1,0 +1,88 @@
+import Foundation
+import Gossip
+import Inference
+import Mesh
+import Placement
+
+/// Where a chat job is served: by a ready instance (driven here when this node holds rank 0, else
+/// forwarded to the node that does), else from this node's disk, else forwarded to a peer that holds
+/// the model. A forwarded job is never forwarded again, so a request cannot loop between nodes.
+extension Node {
+    func generate(_ job: ChatJob, forwarded: Bool) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+        if let plan = await readyPlan(for: job.model) {
+            let driverNode = plan.plan.ranks[0].node
+            if driverNode == identity.id.hex {
+                let codec = try codec(forModel: plan.plan.model)
+                return try await driver.generate(job, on: .init(id: plan.instance, plan: plan.plan, codec: codec))
+            }
+            if !forwarded, let peer = NodeID(hex: driverNode) {
+                return try await relay.forward(job, to: peer)
+            }
+        }
+        if catalog.scan().contains(where: { $0.id == job.model }) {
+            return try await local.generate(job)
+        }
+        if !forwarded, let peer = await peerHolding(job.model) {
+            return try await relay.forward(job, to: peer)
+        }
+        throw APIError.modelNotFound(job.model, available: await availableModels())
+    }
+
+    /// Models on this node's disk or on any live peer's.
+    func availableModels() async -> [String] {
+        var ids = Set(catalog.scan().map(\.id))
+        for member in (await gossip.members).values where member.liveness == .alive {
+            ids.formUnion(member.record.models.map(\.id))
+        }
+        return ids.sorted()
+    }
+
+    /// An active instance of `model` whose every rank reports ready (or running), if any; the oldest
+    /// first, so every node sends the model's requests to the same instance.
+    func readyPlan(for model: String) async -> (instance: String, plan: Plan)? {
+        let view = await instanceView()
+        let candidates = view.instances.filter { $0.model == model }
+        guard !candidates.isEmpty else { return nil }
+        let states = await gossipedRunnerStates()
+        for row in candidates.sorted(by: { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }) {
+            guard let plan = view.plans[row.id] else { continue }
+            let ready = plan.ranks.allSatisfy { rank in
+                states[RunnerKey(node: rank.node, plan: plan.hash)]?.hasReached(.ready) ?? false
+            }
+            if ready { return (row.id, plan) }
+        }
+        return nil
+    }
+
+    private func peerHolding(_ model: String) async -> NodeID? {
+        let holders = (await gossip.members).values.filter { member in
+            member.liveness == .alive && !member.record.leaving && member.record.models.contains { $0.id == model }
+        }
+        return holders.randomElement()?.record.node
+    }
+
+    private func codec(forModel model: String) throws -> TextCodec {
+        guard let file = catalog.scan().first(where: { $0.id == model }) else {
+            throw APIError.unavailable("This node drives an instance of '\(model)' but its file is gone.")
+        }
+        if let cached = codecs[file.path] { return cached }
+        do {
+            let codec = try TextCodec(path: file.path)
+            codecs[file.path] = codec
+            return codec
+        } catch {
+            throw APIError.unavailable("Model '\(model)' could not be read: \(error)")
+        }
+    }
+}
+
+/// The node's chat backend: every request goes through `Node.generate`.
+struct MeshChatBackend: ChatBackend {
+    let node: Node
+
+    func availableModels() async -> [String] { await node.availableModels() }
+
+    func generate(_ job: ChatJob) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+        try await node.generate(job, forwarded: false)
+    }
+}
