@@ -55,6 +55,8 @@ actor RunnerSupervisor {
     private var published: ([NodeRecord.Runner], HealthReport)?
     private(set) var health = HealthReport()
     private(set) var restarts = 0
+    /// Set when the node stops: no runner is started or restarted after it.
+    private var closed = false
     private let clock = ContinuousClock()
 
     init(node: String, settings: Settings, hooks: Hooks, logger: Logger) {
@@ -75,6 +77,7 @@ actor RunnerSupervisor {
 
     /// Brings the runners in line with `desired` and moves each on when the barrier allows.
     func reconcile(desired: [RankAssignment], states gossiped: [RunnerKey: RunnerState]) async {
+        guard !closed else { return }
         lastStates = gossiped
         let wanted = Dictionary(desired.map { ($0.planHash, $0) }, uniquingKeysWith: { first, _ in first })
         for (hash, slot) in slots where wanted[hash] == nil && !slot.stopping {
@@ -182,7 +185,7 @@ actor RunnerSupervisor {
     }
 
     private func restart(_ hash: String, attempt: Int) async {
-        guard let slot = slots[hash], !slot.stopping, slot.process == nil else { return }
+        guard !closed, let slot = slots[hash], !slot.stopping, slot.process == nil else { return }
         slots[hash]?.state = slot.state.handling(.restarted).state(from: slot.state)
         slots[hash]?.attempt = attempt
         restarts += 1
@@ -233,6 +236,7 @@ actor RunnerSupervisor {
 
     /// Stops every runner and waits (bounded) until they are gone: the node is stopping.
     func shutdownAll() async {
+        closed = true
         for hash in slots.keys { stop(hash) }
         let deadline = clock.now + settings.shutdownGrace
         while !slots.isEmpty, clock.now < deadline {
