@@ -138,3 +138,25 @@ def test_a_killed_rank_node_is_replaced_and_the_instance_serves_again(make_lab):
     assert all(len(instances(lab, h)["instances"]) == 1 for h in survivors)
     for host in survivors:
         assert lab.stop(host) == 0
+
+
+def test_an_instance_outlives_the_node_that_proposed_it(make_lab):
+    lab = make_lab(3)
+    ids = start_converged(lab, (1, 2, 3))
+    status, created = local(lab, 1, "POST", "/instances", {"model": MODEL, "min_nodes": 2})
+    assert status == 201, created
+    lab.wait_for(lambda: ready_everywhere(lab, (1, 2, 3), created["id"]), timeout=60, what="ranks ready")
+    assert lab.stop(1) == 0  # the proposer leaves; its record (and the intent in it) will be pruned
+
+    def adopted():
+        state = lab.json(2, "/state")
+        holders = [m["id"] for m in state["members"] if m["liveness"] == "alive" and any(i["id"] == created["id"] for i in m["record"]["intents"])]
+        return holders if holders == [min(ids[2], ids[3])] or set(holders) == {min(ids[2], ids[3])} else None
+    lab.wait_for(adopted, timeout=10, what="the intent adopted by the live node with the lowest id")
+    row = lab.wait_for(lambda: ready_everywhere(lab, (2, 3), created["id"]), timeout=30, what="the instance ready on the survivors")
+    assert ids[1] not in {r["node"] for r in row["ranks"]}
+    case = chat_cases()[0]
+    status, answer = chat(lab, 3, case)
+    assert status == 200 and answer["choices"][0]["message"]["content"] == case["text"], answer
+    for host in (2, 3):
+        assert lab.stop(host) == 0

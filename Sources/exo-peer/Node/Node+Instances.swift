@@ -60,4 +60,33 @@ extension Node {
         for member in (await gossip.members).values { ids.formUnion(member.record.intents.map(\.id)) }
         return ids
     }
+
+    /// An intent lives in its proposer's record, which is pruned a minute after the proposer dies or
+    /// leaves. So that the instance outlives its proposer, the live node with the lowest id copies such
+    /// intents into its own record, unchanged (same id, time and proposer): derivation counts an id once,
+    /// so the copy changes no plan, and one adopter means no churn.
+    func adoptOrphanedIntents() async {
+        let own = await gossip.ownRecord
+        var alive: Set<String> = [own.node.hex]
+        var orphaned: [NodeRecord.InstanceIntent] = []
+        var tombstones = Set(own.tombstones ?? [])
+        for member in (await gossip.members).values {
+            tombstones.formUnion(member.record.tombstones ?? [])
+            if (member.liveness == .alive || member.liveness == .suspect) && !member.record.leaving {
+                alive.insert(member.record.node.hex)
+            } else {
+                orphaned += member.record.intents
+            }
+        }
+        guard alive.min() == own.node.hex else { return }
+        let held = Set(own.intents.map(\.id))
+        var adopted: [NodeRecord.InstanceIntent] = []
+        for intent in orphaned where !held.contains(intent.id) && !tombstones.contains(intent.id) && !adopted.contains(where: { $0.id == intent.id }) {
+            adopted.append(intent)
+        }
+        guard !adopted.isEmpty else { return }
+        logger.info("adopting instances whose proposer is gone", metadata: ["instances": "\(adopted.map(\.id).joined(separator: ","))"])
+        let copies = adopted
+        try? await gossip.updateRecord { $0.intents += copies }
+    }
 }

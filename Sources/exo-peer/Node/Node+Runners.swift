@@ -23,6 +23,7 @@ extension Node {
     }
 
     func reconcileRunners() async {
+        await adoptOrphanedIntents()
         let view = await instanceView()
         let me = identity.id.hex
         var files: [ModelFile]?
