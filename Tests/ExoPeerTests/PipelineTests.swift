@@ -1,4 +1,5 @@
 import Foundation
+import Gossip
 import Inference
 import Placement
 import Testing
@@ -178,5 +179,67 @@ enum PipelineFixtures {
         #expect(drained.header == .event(.drained, state: .shutdown, reason: nil))
         guard case .exited(let status, _)? = await outputs.next() else { Issue.record("no exit"); return }
         #expect(status == 0)
+    }
+}
+
+@Suite(.serialized) struct RunnerSupervisorTests {
+    /// The barrier with a real runner process: rank 0 connects, then waits while rank 1's gossip is held
+    /// back, and loads only once rank 1 is seen connected; warms up only once rank 1 is seen loaded.
+    @Test func rankZeroLoadsOnlyOnceRankOneIsSeenConnected() async throws {
+        let binary = try PipelineFixtures.binary()
+        let model = try PipelineFixtures.model()
+        let published = PublishedStates()
+        let supervisor = RunnerSupervisor(
+            node: "a", settings: .init(executable: binary, threads: 1),
+            hooks: .init(publish: { runners, _ in await published.record(runners) }, deliver: { _, _ in }, runnerLost: { _, _ in }),
+            logger: .init(label: "test")
+        )
+        let plan = Plan(model: "m", ranks: [.init(node: "a", layerStart: 0, layerEnd: 15), .init(node: "b", layerStart: 15, layerEnd: 30)])
+        let desired = [RankAssignment(instance: "i", plan: plan, rank: 0, modelPath: model)]
+        let rankOne = RunnerKey(node: "b", plan: plan.hash)
+
+        await supervisor.reconcile(desired: desired, states: [:])
+        try await published.wait(for: "connected")
+        // Rank 1 says nothing (its gossip is held back): however often we reconcile, rank 0 stays connected.
+        for _ in 0..<10 {
+            await supervisor.reconcile(desired: desired, states: [rankOne: .connecting])
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(await published.history == ["connecting", "connected"])
+
+        await supervisor.reconcile(desired: desired, states: [rankOne: .connected])
+        try await published.wait(for: "loaded")
+        for _ in 0..<5 {
+            await supervisor.reconcile(desired: desired, states: [rankOne: .loading])
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(await published.history.last == "loaded")
+
+        await supervisor.reconcile(desired: desired, states: [rankOne: .loaded])
+        try await published.wait(for: "ready")
+        #expect(await published.history == ["connecting", "connected", "loading", "loaded", "warmingUp", "ready"])
+        await supervisor.shutdownAll()
+        #expect(await supervisor.processes.isEmpty)
+    }
+}
+
+/// Runner states a supervisor published, in order (deduplicated).
+actor PublishedStates {
+    private(set) var history: [String] = []
+
+    func record(_ runners: [NodeRecord.Runner]) {
+        guard let state = runners.first?.state, history.last != state else { return }
+        history.append(state)
+    }
+
+    func wait(for state: String, timeout: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !history.contains(state) {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("timed out waiting for \(state); saw \(history)")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 }
