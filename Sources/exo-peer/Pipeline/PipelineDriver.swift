@@ -4,8 +4,9 @@ import Placement
 
 /// Runs generations through an instance's ranks. The node holding rank 0 drives: it turns the
 /// conversation into tokens, sends the prompt (in chunks) and then each sampled token into rank 0,
-/// and receives each next token from the last rank. One generation per instance at a time, first
-/// come first served; a bounded queue waits behind it.
+/// and receives each next token from the last rank. Up to `concurrency` generations of an instance
+/// run at once, interleaved in the ring (while rank 1 runs one request's step, rank 0 runs
+/// another's); more wait first come first served in a bounded queue.
 actor PipelineDriver {
     /// A ready instance this node drives.
     struct Instance: Sendable {
@@ -20,6 +21,8 @@ actor PipelineDriver {
 
     let node: String
     let queueLimit: Int
+    /// Generations of one instance in the ring at once (each rank keeps a KV cache per generation).
+    let concurrency: Int
     /// How long one step through the ring may take before the generation is failed (a long prompt is
     /// sent in chunks, each its own step).
     let stepTimeout: Duration
@@ -38,11 +41,12 @@ actor PipelineDriver {
     private var early: [UInt64: Result<Int32, PipelineError>] = [:]
     private var sessionPlans: [UInt64: String] = [:]
     private var tickets: UInt64 = 0
-    private var busy: Set<String> = []
+    private var running: [String: Int] = [:]
     private var queued: [String: [CheckedContinuation<Void, Never>]] = [:]
 
-    init(node: String, send: @escaping Send, metrics: NodeMetrics? = nil, queueLimit: Int = 32, stepTimeout: Duration = .seconds(60)) {
+    init(node: String, send: @escaping Send, metrics: NodeMetrics? = nil, queueLimit: Int = 32, concurrency: Int = 4, stepTimeout: Duration = .seconds(60)) {
         self.node = node
+        self.concurrency = max(1, concurrency)
         self.send = send
         self.metrics = metrics
         self.queueLimit = queueLimit
@@ -198,13 +202,14 @@ actor PipelineDriver {
         for node in route { _ = await send(.close(session: session, plan: plan), [], node) }
     }
 
-    // MARK: One generation per instance
+    // MARK: At most `concurrency` generations per instance
 
     private func acquire(_ plan: String) async {
-        guard busy.contains(plan) else {
-            busy.insert(plan)
+        if running[plan, default: 0] < concurrency {
+            running[plan, default: 0] += 1
             return
         }
+        // The releasing generation hands its place over directly, so the count stays.
         await withCheckedContinuation { queued[plan, default: []].append($0) }
     }
 
@@ -214,7 +219,8 @@ actor PipelineDriver {
             queued[plan] = waiting.isEmpty ? nil : waiting
             next.resume()
         } else {
-            busy.remove(plan)
+            running[plan, default: 1] -= 1
+            if running[plan] == 0 { running[plan] = nil }
         }
     }
 }
