@@ -160,3 +160,22 @@ def test_an_instance_outlives_the_node_that_proposed_it(make_lab):
     assert status == 200 and answer["choices"][0]["message"]["content"] == case["text"], answer
     for host in (2, 3):
         assert lab.stop(host) == 0
+
+
+def test_a_model_too_big_for_one_node_is_placed_over_two_by_the_first_chat_request(make_lab):
+    lab = make_lab(2)
+    # 200 MiB each: the model needs about 300 MiB with its KV cache, so no node can serve it alone.
+    for host in (1, 2):
+        lab.start(host, "--max-memory", "200")
+    start_converged(lab, ())
+    for host in (1, 2):
+        lab.wait_for(lambda host=host: len(lab.json(host, "/peers")["peers"]) == 2, timeout=30, what=f"node {host} sees both")
+    assert not instances(lab, 1)["instances"]
+    case = chat_cases()[0]
+    status, answer = chat(lab, 2, case)
+    assert status == 200, answer
+    assert answer["choices"][0]["message"]["content"] == case["text"]
+    rows = instances(lab, 1)["instances"]
+    assert len(rows) == 1 and len(rows[0]["ranks"]) == 2, rows
+    for host in (1, 2):
+        assert lab.stop(host) == 0

@@ -62,11 +62,15 @@ public struct NodeRecord: Codable, Equatable, Sendable {
         public var memoryAvailableBytes: UInt64
         public var cores: Int
         public var throughputBytesPerSecond: Double
-        public init(memoryTotalBytes: UInt64 = 0, memoryAvailableBytes: UInt64 = 0, cores: Int = 0, throughputBytesPerSecond: Double = 0) {
+        /// The operator's cap on the memory placement may use here (`--max-memory`); absent: no cap.
+        public var memoryLimitBytes: UInt64?
+        public init(memoryTotalBytes: UInt64 = 0, memoryAvailableBytes: UInt64 = 0, cores: Int = 0, throughputBytesPerSecond: Double = 0,
+                    memoryLimitBytes: UInt64? = nil) {
             self.memoryTotalBytes = memoryTotalBytes
             self.memoryAvailableBytes = memoryAvailableBytes
             self.cores = cores
             self.throughputBytesPerSecond = throughputBytesPerSecond
+            self.memoryLimitBytes = memoryLimitBytes
         }
     }
 

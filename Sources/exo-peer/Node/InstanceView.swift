@@ -38,10 +38,27 @@ struct InstanceView: Encodable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey { case instances, unplaced, superseded }
 
-    /// Memory placement counts on per node: its total less a fifth for the system and other programs.
-    /// Total, not currently free, so a plan does not move when its own weights fill the memory.
+    /// Memory placement counts on per node: its total less a fifth for the system and other programs,
+    /// at most the operator's `--max-memory`. Total, not currently free, so a plan does not move when
+    /// its own weights fill the memory.
     static func usableMemory(_ resources: NodeRecord.Resources) -> UInt64 {
-        resources.memoryTotalBytes / 5 * 4
+        min(resources.memoryTotalBytes / 5 * 4, resources.memoryLimitBytes ?? .max)
+    }
+
+    /// What placement needs of a gossiped model: nil without a shape (its header could not be read).
+    static func description(of model: NodeRecord.ModelOnDisk) -> ModelDescription? {
+        guard let s = model.shape else { return nil }
+        return ModelDescription(
+            id: model.id, layerCount: s.layerCount, bytesPerLayer: s.bytesPerLayer, embeddingBytes: s.embeddingBytes,
+            outputBytes: s.outputBytes, tiedEmbeddings: s.tiedEmbeddings,
+            kvBytesPerLayerPerPosition: s.kvBytesPerLayerPerPosition, contextLength: s.contextLength
+        )
+    }
+
+    static func nodeView(of record: NodeRecord, alive: Bool) -> NodeView {
+        NodeView(id: record.node.hex, memoryBytes: usableMemory(record.resources),
+                 measuredThroughput: record.resources.throughputBytesPerSecond, alive: alive,
+                 models: Set(record.models.map(\.id)))
     }
 
     /// `records`: every known node's record with whether it is alive (alive or suspect).
@@ -58,17 +75,8 @@ struct InstanceView: Encodable, Sendable, Equatable {
                 intents.append(InstanceIntent(id: intent.id, model: intent.model, policy: policy,
                                               proposer: intent.proposer.hex, timestamp: intent.createdAt))
             }
-            for model in record.models {
-                guard let s = model.shape else { continue }
-                models.append(ModelDescription(
-                    id: model.id, layerCount: s.layerCount, bytesPerLayer: s.bytesPerLayer, embeddingBytes: s.embeddingBytes,
-                    outputBytes: s.outputBytes, tiedEmbeddings: s.tiedEmbeddings,
-                    kvBytesPerLayerPerPosition: s.kvBytesPerLayerPerPosition, contextLength: s.contextLength
-                ))
-            }
-            nodes.append(NodeView(id: record.node.hex, memoryBytes: usableMemory(record.resources),
-                                  measuredThroughput: record.resources.throughputBytesPerSecond, alive: alive,
-                                  models: Set(record.models.map(\.id))))
+            models += record.models.compactMap(description(of:))
+            nodes.append(nodeView(of: record, alive: alive))
         }
         let view = ClusterView(nodes: nodes)
         let derived = deriveActiveInstances(intents: intents, tombstones: tombstones, view: view, models: models)

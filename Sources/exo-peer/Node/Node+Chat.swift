@@ -10,22 +10,71 @@ import Placement
 extension Node {
     func generate(_ job: ChatJob, forwarded: Bool) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
         if let plan = await readyPlan(for: job.model) {
-            let driverNode = plan.plan.ranks[0].node
-            if driverNode == identity.id.hex {
-                let codec = try codec(forModel: plan.plan.model)
-                return try await driver.generate(job, on: .init(id: plan.instance, plan: plan.plan, codec: codec))
-            }
-            if !forwarded, let peer = NodeID(hex: driverNode) {
-                return try await relay.forward(job, to: peer)
-            }
+            return try await serve(job, through: plan, forwarded: forwarded)
         }
-        if catalog.scan().contains(where: { $0.id == job.model }) {
+        // An instance on its way up (loading, or re-placed after a failure) is waited for, bounded.
+        if await hasActiveInstance(of: job.model) {
+            return try await serve(job, through: try await awaitReady(job.model), forwarded: forwarded)
+        }
+        // No instance: a model that fits this node is served from its disk at once...
+        if catalog.scan().contains(where: { $0.id == job.model }), await fitsHere(job.model) {
             return try await local.generate(job)
         }
-        if !forwarded, let peer = await peerHolding(job.model) {
+        guard !forwarded else { throw APIError.unavailable("Model '\(job.model)' has no ready instance on this node; retry shortly.") }
+        // ...one that does not is placed over the mesh (fewest nodes that hold it), and the request waits for it.
+        if let waiting = await instanceView().unplaced.first(where: { $0.model == job.model }) {
+            throw APIError.unavailable("Model '\(job.model)' cannot be placed yet: \(waiting.reason)")
+        }
+        if await placeableModels().contains(job.model) {
+            let id = try await proposeInstance(model: job.model, policy: .fit, minNodes: nil, maxNodes: nil)
+            logger.info("proposed an instance for a chat request", metadata: ["instance": "\(id)", "model": "\(job.model)"])
+            return try await serve(job, through: try await awaitReady(job.model), forwarded: forwarded)
+        }
+        if let peer = await peerHolding(job.model) {
             return try await relay.forward(job, to: peer)
         }
         throw APIError.modelNotFound(job.model, available: await availableModels())
+    }
+
+    /// Drives the generation when this node holds rank 0, else forwards it to the node that does.
+    private func serve(_ job: ChatJob, through plan: (instance: String, plan: Plan), forwarded: Bool) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
+        let driverNode = plan.plan.ranks[0].node
+        if driverNode == identity.id.hex {
+            let codec = try codec(forModel: plan.plan.model)
+            return try await driver.generate(job, on: .init(id: plan.instance, plan: plan.plan, codec: codec))
+        }
+        guard !forwarded, let peer = NodeID(hex: driverNode) else {
+            throw APIError.unavailable("The instance of '\(job.model)' moved; retry.")
+        }
+        return try await relay.forward(job, to: peer)
+    }
+
+    /// How long a request waits for an instance to become ready before it is told to retry.
+    static let instanceWait: Duration = .seconds(30)
+
+    private func awaitReady(_ model: String) async throws -> (instance: String, plan: Plan) {
+        let deadline = ContinuousClock.now + Self.instanceWait
+        while ContinuousClock.now < deadline {
+            if let plan = await readyPlan(for: model) { return plan }
+            if let unplaced = await instanceView().unplaced.first(where: { $0.model == model }), !(await hasActiveInstance(of: model)) {
+                throw APIError.unavailable("Model '\(model)' cannot be placed: \(unplaced.reason)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw APIError.unavailable("The instance of '\(model)' is not ready after \(Self.instanceWait); retry shortly.")
+    }
+
+    private func hasActiveInstance(of model: String) async -> Bool {
+        await instanceView().instances.contains { $0.model == model }
+    }
+
+    /// True when this node alone can hold `model` (weights, KV cache and headroom, as placement counts).
+    private func fitsHere(_ model: String) async -> Bool {
+        let own = await gossip.ownRecord
+        guard let description = own.models.first(where: { $0.id == model }).flatMap(InstanceView.description(of:)) else { return true }
+        let view = ClusterView(nodes: [InstanceView.nodeView(of: own, alive: true)])
+        if case .success = place(model: description, view: view, policy: .fit) { return true }
+        return false
     }
 
     /// Models on this node's disk or on any live peer's.

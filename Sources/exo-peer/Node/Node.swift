@@ -94,7 +94,7 @@ actor Node: Service {
             node: identity.id, epoch: identity.epoch,
             addresses: LocalAddresses.current(interfaces: configuration.interfaces),
             meshPort: UInt16(clamping: meshPort), apiPort: UInt16(clamping: configuration.apiPort),
-            resources: Self.resources(), models: Self.models(catalog)
+            resources: Self.resources(limit: configuration.memoryLimitBytes), models: Self.models(catalog)
         )
         let gossip = try GossipNode(record: record, identity: identity, transport: MeshGossipTransport(mesh: mesh, logger: logger), logger: logger)
         let discovery: (any Discovery)? = configuration.useMDNS
@@ -192,7 +192,7 @@ actor Node: Service {
     private func refreshOwnRecordPeriodically() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(10))
-            let resources = Self.resources()
+            let resources = Self.resources(limit: configuration.memoryLimitBytes)
             let models = Self.models(catalog)
             let current = await gossip.ownRecord
             let memoryMoved = abs(Double(current.resources.memoryAvailableBytes) - Double(resources.memoryAvailableBytes)) > 256 * 1_048_576
@@ -204,10 +204,10 @@ actor Node: Service {
         }
     }
 
-    private static func resources() -> NodeRecord.Resources {
+    private static func resources(limit: UInt64?) -> NodeRecord.Resources {
         let r = SystemResources.current()
         return .init(memoryTotalBytes: r.memoryTotalBytes, memoryAvailableBytes: r.memoryAvailableBytes, cores: r.cores,
-                     throughputBytesPerSecond: measuredThroughput)
+                     throughputBytesPerSecond: measuredThroughput, memoryLimitBytes: limit)
     }
 
     /// Bytes per second this node streams from memory, measured once at start (a 64 MB read, a few

@@ -38,6 +38,9 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Threads for inference. Default: all cores.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .customLong("max-memory"), help: "MiB of memory placement may give this node's ranks (default: 80 % of the machine's memory).")
+    var maxMemory: UInt64?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -65,7 +68,8 @@ struct NodeOptions: ParsableArguments {
             interfaces: interfaces,
             useMDNS: !noMDNS,
             networkKeyFile: (networkKey ?? env["EXO_NETWORK_KEY"]).map { URL(fileURLWithPath: $0) },
-            threads: threads
+            threads: threads,
+            memoryLimitBytes: maxMemory.map { $0.multipliedReportingOverflow(by: 1 << 20).overflow ? UInt64.max : $0 << 20 }
         )
     }
 }
@@ -84,6 +88,8 @@ struct NodeConfiguration: Sendable {
     var useMDNS = true
     var networkKeyFile: URL? = nil
     var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// Memory placement may count on at this node (`--max-memory`); nil: 80 % of the machine's.
+    var memoryLimitBytes: UInt64? = nil
     /// The program started as `runner` for each rank: this build's own executable.
     var runnerExecutable = RunnerProcess.ownExecutable
 }
