@@ -54,6 +54,9 @@ public struct InstanceDerivation: Sendable, Hashable {
         public var error: PlacementError
     }
 
+    /// How much faster a fresh plan must be to replace one that serves: 5/4.
+    public static let moveGain = (numerator: UInt64(5), denominator: UInt64(4))
+
     public func instance(forModel model: String) -> Instance? {
         active.first { $0.model == model }
     }
@@ -67,8 +70,14 @@ public struct InstanceDerivation: Sendable, Hashable {
 /// alive nodes only, so when a rank's node dies or leaves, the next derivation places the instance on the
 /// survivors. Models are served in the order of their earliest intent, each taking memory on its nodes before
 /// the next is placed, so two instances never count on the same bytes.
+///
+/// `incumbents` are the plans instances already serve on (every rank ready), by intent id. An incumbent
+/// is kept while it stays valid (its nodes alive and holding the model, its memory fitting, its size
+/// within the policy) unless a fresh placement predicts tokens `InstanceDerivation.moveGain` times
+/// faster: a node joining, or a throughput measured a little higher, must not restart a serving instance.
 public func deriveActiveInstances(
-    intents: [InstanceIntent], tombstones: Set<String> = [], view: ClusterView, models: [ModelDescription]
+    intents: [InstanceIntent], tombstones: Set<String> = [], view: ClusterView, models: [ModelDescription],
+    incumbents: [String: Plan] = [:]
 ) -> InstanceDerivation {
     var byID: [String: InstanceIntent] = [:]
     for intent in intents where !tombstones.contains(intent.id) {
@@ -100,7 +109,16 @@ public func deriveActiveInstances(
         var failures: [InstanceDerivation.Unplaced] = []
         var placed = false
         for (i, intent) in contenders.enumerated() where !placed {
-            switch place(model: description, view: remaining, policy: intent.policy) {
+            var outcome = place(model: description, view: remaining, policy: intent.policy)
+            if let current = incumbents[intent.id], isStillValid(current, of: description, policy: intent.policy, in: remaining) {
+                if case .success(let fresh) = outcome, fresh != current,
+                   isMuchFaster(fresh, than: current, model: description, view: remaining) {
+                    // Worth a restart: keep the fresh plan.
+                } else {
+                    outcome = .success(current)
+                }
+            }
+            switch outcome {
             case .success(let plan):
                 placed = true
                 result.active.append(Instance(intent: intent, plan: plan))
@@ -114,6 +132,31 @@ public func deriveActiveInstances(
     }
     result.superseded.sort()
     return result
+}
+
+/// True when `plan` can go on serving `model` over `view`: well formed, within the policy's node counts, on
+/// alive nodes that hold the model and have the memory its ranks need.
+func isStillValid(_ plan: Plan, of model: ModelDescription, policy: PlacementPolicy, in view: ClusterView) -> Bool {
+    guard plan.model == model.id, plan.isWellFormed(layerCount: model.layerCount),
+          plan.ranks.count >= (policy.minNodes ?? 1), plan.ranks.count <= (policy.maxNodes ?? .max),
+          let needs = plan.memoryBytes(model: model, headroom: policy.headroom)
+    else { return false }
+    for (rank, need) in zip(plan.ranks, needs) {
+        guard let node = view[rank.node], node.alive, node.holds(model: model.id), node.memoryBytes >= need else { return false }
+    }
+    return true
+}
+
+/// True when `fresh` predicts tokens at least `moveGain` times faster than `current` (integer nanoseconds,
+/// so every node decides alike). Unknown throughputs never justify a move.
+func isMuchFaster(_ fresh: Plan, than current: Plan, model: ModelDescription, view: ClusterView) -> Bool {
+    func nanoseconds(_ plan: Plan) -> UInt64? {
+        let throughputs = plan.ranks.map { view[$0.node]?.throughputBytesPerSecond ?? 0 }
+        return TokenTime.nanoseconds(layerCounts: plan.ranks.map(\.layerCount), throughputs: throughputs, model: model)
+    }
+    guard let new = nanoseconds(fresh), let old = nanoseconds(current) else { return false }
+    // new × gain ≤ old, with the gain as a fraction (5/4) to stay in integers.
+    return new.saturatingMultiply(InstanceDerivation.moveGain.numerator) <= old.saturatingMultiply(InstanceDerivation.moveGain.denominator)
 }
 
 /// The view with the memory `plan` takes subtracted from its nodes.

@@ -140,4 +140,48 @@ struct InstancesTests {
         #expect(Set(accounted) == Set(intents.map(\.id)).subtracting(tombstones))
         #expect(accounted.count == Set(accounted).count)
     }
+
+    @Test("a serving plan is kept when a node joins, unless the fresh plan is 5/4 as fast")
+    func incumbentsStay() throws {
+        let intents = [InstanceIntent(id: "s", model: "small", proposer: "n1", timestamp: 1)]
+        // Serving on n2 (say n1 was busy or absent when it was placed).
+        let serving = Plan(model: "small", ranks: [Plan.Rank(node: "n2", layerStart: 0, layerEnd: 8)])
+        let fresh = try #require(deriveActiveInstances(intents: intents, view: view(), models: models).active.first)
+        #expect(fresh.plan.nodes == ["n1"])  // from scratch: the fastest node
+
+        // n1 is 1.5× as fast as n2: worth the move.
+        let moved = try #require(deriveActiveInstances(intents: intents, view: view(), models: models, incumbents: ["s": serving]).active.first)
+        #expect(moved.plan.nodes == ["n1"])
+
+        // A joining node only 1.2× as fast does not move it.
+        var close = view()
+        close.nodes[0].throughputBytesPerSecond = 24 * GiB
+        let kept = try #require(deriveActiveInstances(intents: intents, view: close, models: models, incumbents: ["s": serving]).active.first)
+        #expect(kept.plan == serving)
+
+        // The incumbent's node dies: placed afresh over the others.
+        let replaced = try #require(deriveActiveInstances(intents: intents, view: view(alive: ["n1", "n3"]), models: models, incumbents: ["s": serving]).active.first)
+        #expect(replaced.plan.nodes == ["n1"])
+    }
+
+    @Test("an incumbent that no longer fits its policy or the model is ignored")
+    func invalidIncumbents() throws {
+        let intents = [InstanceIntent(id: "s", model: "small", policy: PlacementPolicy(minNodes: 2), proposer: "n1", timestamp: 1)]
+        var close = view()
+        close.nodes[0].throughputBytesPerSecond = 20 * GiB
+        let expected = try #require(deriveActiveInstances(intents: intents, view: close, models: models).active.first).plan
+        let oneNode = Plan(model: "small", ranks: [Plan.Rank(node: "n2", layerStart: 0, layerEnd: 8)])
+        let gap = Plan(model: "small", ranks: [Plan.Rank(node: "n2", layerStart: 0, layerEnd: 3), Plan.Rank(node: "n3", layerStart: 4, layerEnd: 8)])
+        let otherModel = Plan(model: "large", ranks: [Plan.Rank(node: "n2", layerStart: 0, layerEnd: 4), Plan.Rank(node: "n3", layerStart: 4, layerEnd: 8)])
+        for incumbent in [oneNode, gap, otherModel] {
+            let derived = try #require(deriveActiveInstances(intents: intents, view: close, models: models, incumbents: ["s": incumbent]).active.first)
+            #expect(derived.plan == expected, "kept \(incumbent)")
+        }
+        // A valid two-node incumbent on the slower pair is kept (the fresh plan is not 5/4 as fast).
+        let slower = Plan(model: "small", ranks: [Plan.Rank(node: "n2", layerStart: 0, layerEnd: 4), Plan.Rank(node: "n3", layerStart: 4, layerEnd: 8)])
+        var similar = close
+        similar.nodes[2].throughputBytesPerSecond = 20 * GiB
+        let derived = try #require(deriveActiveInstances(intents: intents, view: similar, models: models, incumbents: ["s": slower]).active.first)
+        #expect(derived.plan == slower)
+    }
 }

@@ -128,11 +128,17 @@ public struct NodeRecord: Codable, Equatable, Sendable {
         public var rank: Int
         public var state: String
         public var planHash: String
-        public init(instance: String, rank: Int, state: String, planHash: String) {
+        /// The rank's layer range, so every node can rebuild the plan an instance serves on (absent in
+        /// records of older builds).
+        public var layerStart: Int?
+        public var layerEnd: Int?
+        public init(instance: String, rank: Int, state: String, planHash: String, layerStart: Int? = nil, layerEnd: Int? = nil) {
             self.instance = instance
             self.rank = rank
             self.state = state
             self.planHash = planHash
+            self.layerStart = layerStart
+            self.layerEnd = layerEnd
         }
     }
 

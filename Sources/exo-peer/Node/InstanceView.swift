@@ -61,6 +61,34 @@ struct InstanceView: Encodable, Sendable, Equatable {
                  models: Set(record.models.map(\.id)))
     }
 
+    /// The plans instances serve on, rebuilt from the runners every node gossips: for each instance, a plan
+    /// whose ranks all report ready (or running) and whose rebuilt hash matches the one they report.
+    static func servingPlans(_ records: [NodeRecord], intents: [InstanceIntent]) -> [String: Plan] {
+        let models = Dictionary(intents.map { ($0.id, $0.model) }, uniquingKeysWith: { first, _ in first })
+        var byPlan: [String: [(node: String, runner: NodeRecord.Runner)]] = [:]
+        for record in records {
+            for runner in record.runners where runner.state == "ready" || runner.state == "running" {
+                byPlan[runner.planHash, default: []].append((record.node.hex, runner))
+            }
+        }
+        var plans: [String: Plan] = [:]
+        for (hash, members) in byPlan {
+            let sorted = members.sorted { $0.runner.rank < $1.runner.rank }
+            guard let instance = sorted.first?.runner.instance, let model = models[instance],
+                  sorted.enumerated().allSatisfy({ $0.offset == $0.element.runner.rank && $0.element.runner.instance == instance })
+            else { continue }
+            var ranks: [Plan.Rank] = []
+            for member in sorted {
+                guard let start = member.runner.layerStart, let end = member.runner.layerEnd else { break }
+                ranks.append(Plan.Rank(node: member.node, layerStart: start, layerEnd: end))
+            }
+            let plan = Plan(model: model, ranks: ranks)
+            guard ranks.count == sorted.count, plan.hash.description == hash else { continue }
+            plans[instance] = plan
+        }
+        return plans
+    }
+
     /// `records`: every known node's record with whether it is alive (alive or suspect).
     static func derive(from records: [(record: NodeRecord, alive: Bool)]) -> InstanceView {
         var intents: [InstanceIntent] = []
@@ -79,7 +107,8 @@ struct InstanceView: Encodable, Sendable, Equatable {
             nodes.append(nodeView(of: record, alive: alive))
         }
         let view = ClusterView(nodes: nodes)
-        let derived = deriveActiveInstances(intents: intents, tombstones: tombstones, view: view, models: models)
+        let derived = deriveActiveInstances(intents: intents, tombstones: tombstones, view: view, models: models,
+                                            incumbents: servingPlans(records.map(\.record), intents: intents))
         let runners = Dictionary(
             records.flatMap { entry in entry.record.runners.map { ("\(entry.record.node.hex) \($0.planHash)", $0.state) } },
             uniquingKeysWith: { first, _ in first }

@@ -269,7 +269,11 @@ actor RunnerSupervisor {
 
     private func publishIfChanged() async {
         let runners = slots.values
-            .map { NodeRecord.Runner(instance: $0.assignment.instance, rank: $0.assignment.rank, state: $0.state.rawValue, planHash: $0.assignment.planHash) }
+            .map { slot in
+                let a = slot.assignment
+                return NodeRecord.Runner(instance: a.instance, rank: a.rank, state: slot.state.rawValue, planHash: a.planHash,
+                                         layerStart: a.plan.ranks[a.rank].layerStart, layerEnd: a.plan.ranks[a.rank].layerEnd)
+            }
             .sorted { ($0.instance, $0.planHash) < ($1.instance, $1.planHash) }
         if let published, published.0 == runners, published.1 == health { return }
         published = (runners, health)
