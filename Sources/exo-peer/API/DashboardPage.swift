@@ -16,17 +16,16 @@ enum DashboardPage {
   header { display:flex; flex-wrap:wrap; align-items:baseline; gap:12px; padding:16px 24px; border-bottom:1px solid var(--line); }
   header h1 { font-size:18px; margin:0; }
   header .node { color:var(--dim); font-family:ui-monospace, monospace; }
-  main { display:grid; grid-template-columns: minmax(0,3fr) minmax(0,2fr); gap:16px; padding:16px 24px; }
-  section { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:12px 16px; }
+  main { display:grid; grid-template-columns: minmax(0,1fr); gap:16px; padding:16px 24px; max-width:1400px; }
+  section { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:12px 16px; overflow-x:auto; }
   h2 { font-size:13px; text-transform:uppercase; letter-spacing:.06em; color:var(--dim); margin:0 0 8px; }
   table { width:100%; border-collapse:collapse; }
   th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); white-space:nowrap; }
   th { color:var(--dim); font-weight:500; }
-  td.mono { font-family:ui-monospace, monospace; }
+  td.mono { font-family:ui-monospace, monospace; } td.wrap { white-space:normal; }
   .pill { display:inline-block; padding:1px 8px; border-radius:999px; font-size:12px; border:1px solid currentColor; }
   .alive, .ready, .running { color:var(--ok); } .suspect, .loading, .connecting, .connected, .loaded, .warmingup { color:var(--warn); }
   .dead, .failed, .left, .shutdown, .shuttingdown { color:var(--bad); } .converging { color:var(--warn); } .none { color:var(--dim); } .converged { color:var(--ok); }
-  #chat { grid-column: 1 / -1; }
   #keyform { margin:0 0 0 auto; } #unplaced { margin-top:8px; }
   #log { min-height:120px; max-height:320px; overflow:auto; white-space:pre-wrap; background:var(--bg); border:1px solid var(--line); border-radius:6px; padding:10px; }
   .msg-user { color:var(--accent); } .msg-error { color:var(--bad); }
@@ -77,7 +76,7 @@ async function refreshPeers() {
       <td class="mono">${esc(p.address)}:${p.apiPort}</td><td>${pill(p.liveness)}</td>
       <td>${p.lastHeardSeconds == null ? '–' : p.lastHeardSeconds.toFixed(1) + ' s'}</td>
       <td>${gib(p.memoryAvailableBytes)} / ${gib(p.memoryTotalBytes)} GiB</td><td>${p.cores}</td>
-      <td>${esc(p.models.join(', ') || '–')}</td><td>${p.healthScore.toFixed(2)}</td></tr>`).join('');
+      <td class="wrap">${esc(p.models.join(', ') || '–')}</td><td>${p.healthScore.toFixed(2)}</td></tr>`).join('');
     $('peers').outerHTML = `<table id="peers"><tr><th>Node</th><th>Address</th><th>Liveness</th><th>Heard</th><th>Memory</th><th>Cores</th><th>Models</th><th>Health</th></tr>${rows}</table>`;
   } catch (e) { $('peers').outerHTML = `<div id="peers" class="empty">${esc(e.message)}</div>`; }
 }

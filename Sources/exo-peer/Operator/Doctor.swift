@@ -207,7 +207,7 @@ enum Doctor {
                     worst = max(worst, .fail)
                 }
             }
-            let ranks = instance.ranks.map { "\($0.node.shortNodeID) \($0.layerStart)–\($0.layerEnd) \($0.runner)" }.joined(separator: ", ")
+            let ranks = instance.ranks.map { "\($0.node.shortNodeID) layers \($0.layerStart)..<\($0.layerEnd) \($0.runner)" }.joined(separator: ", ")
             let head = "instance \(instance.id) (\(instance.model)), \(instance.ranks.count) rank\(instance.ranks.count == 1 ? "" : "s")"
             let message = problems.isEmpty
                 ? "\(head): \(ranks)" + (instance.ranks.allSatisfy { $0.runner == "none" } ? " (no runners in this build)" : "")
