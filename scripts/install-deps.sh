@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages exo-peer builds and runs against. Skips apt when all are present.
 set -euo pipefail
-PACKAGES=(libsodium-dev libopenblas-dev libavahi-client-dev avahi-daemon avahi-utils dbus iproute2 pkg-config nftables)
+PACKAGES=(libsodium-dev libopenblas-dev libavahi-client-dev avahi-daemon avahi-utils dbus iproute2 pkg-config nftables chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,7 +6,7 @@ struct ExoPeer: AsyncParsableCommand {
         commandName: "exo-peer",
         abstract: "A leaderless peer-to-peer inference mesh: run it on each machine of a LAN.",
         version: ExoPeerVersion.string,
-        subcommands: [NodeCommand.self, StatusCommand.self, ChatCommand.self, PlaceCommand.self, GenerateCommand.self, BenchCommand.self, SimCommand.self, RunnerCommand.self],
+        subcommands: [NodeCommand.self, StatusCommand.self, DoctorCommand.self, ModelsCommand.self, ChatCommand.self, PlaceCommand.self, GenerateCommand.self, BenchCommand.self, SimCommand.self, RunnerCommand.self],
         defaultSubcommand: NodeCommand.self
     )
 }

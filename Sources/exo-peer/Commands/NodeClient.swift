@@ -8,6 +8,8 @@ import FoundationNetworking
 struct NodeClient {
     let base: String
     var apiKey: String? = ProcessInfo.processInfo.environment["EXO_API_KEY"]
+    /// Seconds a plain request may take; `doctor` asks peers with a short one so a dead address does not stall it.
+    var timeout: TimeInterval = 30
 
     func get(_ path: String) async throws -> Data {
         try await send(path, method: "GET", body: nil)
@@ -27,7 +29,7 @@ struct NodeClient {
     }
 
     func send(_ path: String, method: String, body: Data?) async throws -> Data {
-        let request = try request(path, method: method, body: body)
+        let request = try request(path, method: method, body: body, timeout: timeout)
         let url = request.url!
         let (data, response): (Data, URLResponse)
         do {
