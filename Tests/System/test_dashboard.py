@@ -57,7 +57,8 @@ def test_dashboard_renders_peers_instances_and_chat_in_headless_chromium(make_la
     status, text = lab.http(1, "/instances", method="POST", body={"model": MODEL}, loopback=True)
     assert status == 201, text
     instance = json.loads(text)["id"]
-    lab.wait_for(lambda: [i["id"] for i in lab.json(2, "/instances")["instances"]] == [instance], timeout=5, what="the instance on node 2")
+    lab.wait_for(lambda: [(i["id"], [r["runner"] for r in i["ranks"]]) for i in lab.json(2, "/instances")["instances"]] == [(instance, ["ready"])],
+                 timeout=30, what="the instance ready on node 2")
 
     # Host 2's browser opens node 1's dashboard over the lab network, as an operator's would.
     url = f"http://{lab.address(1)}:52415/"
@@ -67,7 +68,7 @@ def test_dashboard_renders_peers_instances_and_chat_in_headless_chromium(make_la
     assert f"{node1[:8]} (this)" in dom
     assert '<span class="pill alive">alive</span>' in dom
     assert f'<tr class="rank" data-instance="{instance}">' in dom  # ranks with their runner states
-    assert '<span class="pill none">none</span>' in dom           # this build starts no runners
+    assert '<span class="pill ready">ready</span>' in dom         # its runner's gossiped state
     assert '<form id="form">' in dom and 'id="prompt"' in dom          # the chat box
     assert f"<option>{MODEL}</option>" in dom                          # its model list came from /v1/models
 

@@ -197,7 +197,7 @@ enum Doctor {
                     worst = max(worst, nodeLiveness == "suspect" ? .warn : .fail)
                 }
                 switch rank.runner {
-                case "none": break // this build places instances but starts no runners
+                case "none": break // no state gossiped yet (the rank's node has not started its runner)
                 case let state where servingRunnerStates.contains(state): break
                 case let state where startingRunnerStates.contains(state):
                     problems.append("\(where_): runner \(state)")
@@ -210,7 +210,7 @@ enum Doctor {
             let ranks = instance.ranks.map { "\($0.node.shortNodeID) layers \($0.layerStart)..<\($0.layerEnd) \($0.runner)" }.joined(separator: ", ")
             let head = "instance \(instance.id) (\(instance.model)), \(instance.ranks.count) rank\(instance.ranks.count == 1 ? "" : "s")"
             let message = problems.isEmpty
-                ? "\(head): \(ranks)" + (instance.ranks.allSatisfy { $0.runner == "none" } ? " (no runners in this build)" : "")
+                ? "\(head): \(ranks)"
                 : "\(head): \(problems.joined(separator: "; "))"
             findings.append(.init(check: "instances", status: worst, message: message))
         }
