@@ -55,4 +55,31 @@ struct InstanceViewTests {
         #expect(view.unplaced.map(\.id) == ["i1"])
         #expect(!(view.unplaced.first?.reason.isEmpty ?? true))
     }
+
+    /// A serving plan is rebuilt from the runners every node gossips, and a node joining does not move it;
+    /// a runner of another build (no layer range) or a hash that does not match gives no incumbent.
+    @Test func aServingPlanStaysWhenAFasterNodeJoins() throws {
+        var a = try Self.record(memoryGiB: 8)
+        a.intents = [.init(id: "i1", model: "m", policy: "fit", createdAt: 1, proposer: a.node)]
+        let placed = InstanceView.derive(from: [(a, true)])
+        let plan = try #require(placed.plans["i1"])
+        #expect(plan.nodes == [a.node.hex])
+
+        var serving = a
+        serving.runners = [.init(instance: "i1", rank: 0, state: "ready", planHash: plan.hash.description, layerStart: 0, layerEnd: 30)]
+        var faster = try Self.record(memoryGiB: 8)
+        faster.resources.throughputBytesPerSecond = 11e9  // 1.1×: not worth a restart
+        faster.node = try NodeIdentity.ephemeral().id
+        let joined = InstanceView.derive(from: [(serving, true), (faster, true)])
+        #expect(joined.plans["i1"] == plan)
+
+        // Without the runners' report the fresh placement would have taken the faster node.
+        #expect(InstanceView.derive(from: [(a, true), (faster, true)]).plans["i1"]?.nodes == [faster.node.hex])
+        var unranged = serving
+        unranged.runners[0].layerStart = nil
+        #expect(InstanceView.derive(from: [(unranged, true), (faster, true)]).plans["i1"]?.nodes == [faster.node.hex])
+        var forged = serving
+        forged.runners[0].layerEnd = 29
+        #expect(InstanceView.derive(from: [(forged, true), (faster, true)]).plans["i1"]?.nodes == [faster.node.hex])
+    }
 }
