@@ -179,3 +179,40 @@ def test_a_model_too_big_for_one_node_is_placed_over_two_by_the_first_chat_reque
     assert len(rows) == 1 and len(rows[0]["ranks"]) == 2, rows
     for host in (1, 2):
         assert lab.stop(host) == 0
+
+
+def test_sigterm_on_every_node_in_turn_during_generations(make_lab):
+    """Each node stopped in turn while a generation runs through it: exit 0 within 5 s, no error-level
+    log line, the others see it leave at once (not after failure detection), the request in flight
+    finishes or fails cleanly, and the survivors serve again."""
+    lab = make_lab(3)
+    ids = start_converged(lab, (1, 2, 3))
+    status, created = local(lab, 1, "POST", "/instances", {"model": MODEL, "min_nodes": 3})
+    assert status == 201, created
+    lab.wait_for(lambda: ready_everywhere(lab, (1, 2, 3), created["id"]), timeout=60, what="3 ranks ready")
+    story = {"messages": [{"role": "user", "content": "Tell me a long story about a lighthouse keeper."}], "max_tokens": 300}
+    alive = [1, 2, 3]
+    for victim in (3, 2):
+        caller = next(h for h in alive if h != victim)
+        outcome = {}
+        request = threading.Thread(target=lambda: outcome.update(result=chat(lab, caller, story)))
+        request.start()
+        time.sleep(0.5)
+        stopped = time.monotonic()
+        assert lab.stop(victim, timeout=5) == 0, f"node {victim} did not exit 0 within 5 s"
+        alive.remove(victim)
+        lab.wait_for(lambda: all(lab.json(h, "/state")["members"] and
+                                 {m["id"]: m["liveness"] for m in lab.json(h, "/state")["members"]}.get(ids[victim]) == "left" for h in alive),
+                     timeout=1.5, what=f"peers see node {victim} leave")
+        print(f"\nnode {victim} stopped: departure seen everywhere after {time.monotonic() - stopped:.2f} s")
+        request.join(timeout=70)
+        status, answer = outcome["result"]
+        assert status in (200, 503), (status, answer)
+        if status == 503:
+            assert answer["error"]["code"] == "unavailable", answer
+        assert not re.search(r"^\S+ error ", lab.log(victim), re.MULTILINE), lab.log(victim)
+        case = chat_cases()[0]
+        status, answer = lab.wait_for(lambda: (lambda r: r if r[0] == 200 else None)(chat(lab, alive[0], case)), timeout=30, what="serving again")
+        assert answer["choices"][0]["message"]["content"] == case["text"]
+    assert lab.stop(1, timeout=5) == 0
+    assert not re.search(r"^\S+ error ", lab.log(1), re.MULTILINE), lab.log(1)
