@@ -129,6 +129,18 @@ public final class GGUFFile: @unchecked Sendable {
 
     public var architecture: String? { metadata["general.architecture"]?.string }
 
+    /// Tells the kernel that `tensor`'s bytes won't be read soon: the whole pages they span leave
+    /// the process's resident memory (a memory-mapped file re-reads them if they are read again).
+    /// For tensors the model has copied into another layout. No-op for files read into memory.
+    public func releasePages(of tensor: GGUFTensorInfo) {
+        guard mapping != nil else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = Int(bitPattern: data + tensor.offset), end = start + tensor.byteCount
+        let first = (start + page - 1) / page * page, last = end / page * page
+        guard last > first else { return }
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: first), last - first, Int32(MADV_DONTNEED))
+    }
+
     private static func value(type: UInt32, key: String, reader: inout GGUFReader, depth: Int) throws(GGUFError) -> GGUFValue {
         switch type {
         case 0: return .uint8(try reader.scalar(UInt8.self, key))

@@ -31,11 +31,48 @@ enum Kernels {
     /// gate ← silu(gate) · up, with silu(x) = x / (1 + e^-x) and e^-x from `vectorExp`, as
     /// llama.cpp's AVX-512 build computes it (its results differ from libm's expf in the last bit,
     /// which this rounding-sensitive model notices).
+    /// Eight lanes at a time, each lane performing `swiGLUScalar`'s operations; a chunk with an
+    /// exponent outside the normal range (|gate| ≳ 87) goes through the scalar twin.
     static func swiGLU(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let g = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self)
+            if let e = normalVectorExp(0 - g) {
+                let u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(gate + i).storeBytes(of: g / (1 + e) * u, as: SIMD8<Float>.self)
+            } else {
+                swiGLUScalar(gate: gate + i, up: up + i, count: 8)
+            }
+            i += 8
+        }
+        swiGLUScalar(gate: gate + i, up: up + i, count: count - i)
+    }
+
+    /// The scalar twin of `swiGLU`.
+    static func swiGLUScalar(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
         for i in 0..<count {
             let g = gate[i]
             gate[i] = g / (1 + vectorExp(0 - g)) * up[i]
         }
+    }
+
+    /// `vectorExp` of eight lanes, or nil when a lane's power of two 2ⁿ is not a normal float
+    /// (|n| > 126), which the scalar form handles.
+    @inline(__always)
+    static func normalVectorExp(_ x: SIMD8<Float>) -> SIMD8<Float>? {
+        let shift = SIMD8<Float>(repeating: 0x1.8p23)
+        let z = shift.addingProduct(x, SIMD8(repeating: 0x1.715476p+0))
+        let n = z - shift
+        // z = 1.5·2²³ + n exactly, so its low bits are n.
+        let exponent = unsafeBitCast(z, to: SIMD8<Int32>.self) &- 0x4B40_0000
+        let outside = ((exponent &+ 126) | (126 &- exponent)) & Int32.min
+        guard outside == SIMD8() else { return nil }
+        let b = x.addingProduct(-n, SIMD8(repeating: 0x1.62e4p-1)).addingProduct(-n, SIMD8(repeating: 0x1.7f7d1cp-20))
+        let u = b * b
+        let high = SIMD8<Float>(repeating: 0x1.573e2ep-5).addingProduct(SIMD8(repeating: 0x1.0e4020p-7), b)
+        let low = SIMD8<Float>(repeating: 0x1.fffdb6p-2).addingProduct(SIMD8(repeating: 0x1.555e66p-3), b)
+        let j = SIMD8<Float>(repeating: 1).addingProduct(SIMD8(repeating: 0x1.ffffecp-1), b).addingProduct(low.addingProduct(high, u), u)
+        return unsafeBitCast((exponent &+ 127) &<< 23, to: SIMD8<Float>.self) * j
     }
 
     /// e^x by the polynomial of llama.cpp's `ggml_v_expf` (Arm's optimized-routines expf: range

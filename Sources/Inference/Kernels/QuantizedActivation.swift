@@ -31,6 +31,26 @@ public final class QuantizedActivation: @unchecked Sendable {
         return Int8(truncatingIfNeeded: block[(e % 2) * 16 + e / 2])
     }
 
+    /// The scalar twin of `quantize`: ggml's quantize_row_q8_1 as plain code, element by element.
+    public func quantizeScalar(_ x: UnsafePointer<Float>, count n: Int) {
+        precondition(n <= capacity && n % 32 == 0)
+        count = n
+        for b in 0..<(n / 32) {
+            var maxAbs: Float = 0
+            for i in 0..<32 { maxAbs = max(maxAbs, Swift.abs(x[b * 32 + i])) }
+            let d = maxAbs / 127
+            let inverse: Float = maxAbs != 0 ? 127 / maxAbs : 0
+            var sum: Int32 = 0
+            for i in 0..<32 {
+                let q = Int32((x[b * 32 + i] * inverse).rounded(.toNearestOrEven))
+                sum += q
+                pairs[b * 32 + (i % 2) * 16 + i / 2] = Int16(q)
+            }
+            scales[b] = Float(Float16(d))
+            sums[b] = Float(Float16(Float(sum) * d))
+        }
+    }
+
     /// Quantizes `x[0..<n]`, n a multiple of 32.
     public func quantize(_ x: UnsafePointer<Float>, count n: Int) {
         precondition(n <= capacity && n % 32 == 0)
@@ -40,26 +60,48 @@ public final class QuantizedActivation: @unchecked Sendable {
             let block = UnsafeRawPointer(x + b * 32)
             let v0 = block.loadUnaligned(as: SIMD16<Float>.self)
             let v1 = block.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
-            let maxAbs = pointwiseMax(abs(v0), abs(v1)).max()
+            let maxAbs = largestMagnitude(v0, v1)
             // As llama.cpp's x86 path: the multiplier is 127/max (not 1/d) and ties round to even,
             // which adding 1.5·2²³ does in the default rounding mode; the low bits are then the integer.
             let d = maxAbs / 127
             let inverse = SIMD16<Float>(repeating: maxAbs != 0 ? 127 / maxAbs : 0)
             let i0 = unsafeBitCast(v0 * inverse + shift, to: SIMD16<Int32>.self) &- 0x4B40_0000
             let i1 = unsafeBitCast(v1 * inverse + shift, to: SIMD16<Int32>.self) &- 0x4B40_0000
-            let wide = pairs + b * 32
-            for i in 0..<8 {
-                wide[i] = Int16(truncatingIfNeeded: i0[2 * i])
-                wide[8 + i] = Int16(truncatingIfNeeded: i1[2 * i])
-                wide[16 + i] = Int16(truncatingIfNeeded: i0[2 * i + 1])
-                wide[24 + i] = Int16(truncatingIfNeeded: i1[2 * i + 1])
-            }
+            // Element by element, so that LLVM emits shuffles rather than 32 scalar stores.
+            let wide = UnsafeMutableRawPointer(pairs + b * 32)
+            wide.storeBytes(of: SIMD16<Int16>(
+                Int16(truncatingIfNeeded: i0[0]), Int16(truncatingIfNeeded: i0[2]), Int16(truncatingIfNeeded: i0[4]), Int16(truncatingIfNeeded: i0[6]),
+                Int16(truncatingIfNeeded: i0[8]), Int16(truncatingIfNeeded: i0[10]), Int16(truncatingIfNeeded: i0[12]), Int16(truncatingIfNeeded: i0[14]),
+                Int16(truncatingIfNeeded: i1[0]), Int16(truncatingIfNeeded: i1[2]), Int16(truncatingIfNeeded: i1[4]), Int16(truncatingIfNeeded: i1[6]),
+                Int16(truncatingIfNeeded: i1[8]), Int16(truncatingIfNeeded: i1[10]), Int16(truncatingIfNeeded: i1[12]), Int16(truncatingIfNeeded: i1[14])
+            ), as: SIMD16<Int16>.self)
+            wide.storeBytes(of: SIMD16<Int16>(
+                Int16(truncatingIfNeeded: i0[1]), Int16(truncatingIfNeeded: i0[3]), Int16(truncatingIfNeeded: i0[5]), Int16(truncatingIfNeeded: i0[7]),
+                Int16(truncatingIfNeeded: i0[9]), Int16(truncatingIfNeeded: i0[11]), Int16(truncatingIfNeeded: i0[13]), Int16(truncatingIfNeeded: i0[15]),
+                Int16(truncatingIfNeeded: i1[1]), Int16(truncatingIfNeeded: i1[3]), Int16(truncatingIfNeeded: i1[5]), Int16(truncatingIfNeeded: i1[7]),
+                Int16(truncatingIfNeeded: i1[9]), Int16(truncatingIfNeeded: i1[11]), Int16(truncatingIfNeeded: i1[13]), Int16(truncatingIfNeeded: i1[15])
+            ), toByteOffset: 32, as: SIMD16<Int16>.self)
             scales[b] = Float(Float16(d))
             sums[b] = Float(Float16(Float((i0 &+ i1).wrappedSum()) * d))
         }
     }
 }
 
-@inline(__always) func abs(_ v: SIMD16<Float>) -> SIMD16<Float> {
-    pointwiseMax(v, -v)
+/// |v| as bit patterns: with the sign bit cleared (ggml's andnot) they are ordered like the floats.
+@inline(__always) func magnitudeBits(_ v: SIMD16<Float>) -> SIMD16<Int32> {
+    unsafeBitCast(v, to: SIMD16<Int32>.self) & 0x7FFF_FFFF
+}
+
+/// Lane-wise maximum of non-negative float bit patterns in integer arithmetic: the standard
+/// library's pointwiseMax and mask selections compile to per-lane loops. Exact in any order.
+@inline(__always) func larger<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar == Int32 {
+    let difference = b &- a  // no overflow: both are in 0...0x7F80_0000 (or NaN patterns just above)
+    return a &+ (difference & ~(difference &>> 31))
+}
+
+/// The largest |element| of v0 and v1.
+@inline(__always) func largestMagnitude(_ v0: SIMD16<Float>, _ v1: SIMD16<Float>) -> Float {
+    let v = larger(magnitudeBits(v0), magnitudeBits(v1))
+    let a = larger(v.lowHalf, v.highHalf), b = larger(a.lowHalf, a.highHalf), c = larger(b.lowHalf, b.highHalf)
+    return Float(bitPattern: UInt32(max(c[0], c[1])))
 }

@@ -11,6 +11,8 @@ final class ThreadPool: @unchecked Sendable {
     private let epoch = Atomic<Int>(0)
     private let finished = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
+    /// Workers asleep (or about to be) on `wake`: only then does a job need the mutex.
+    private let sleepers = Atomic<Int>(0)
     private var job: ((Range<Int>) -> Void)?
     private var jobRows = 0
     private var mutex = pthread_mutex_t()
@@ -60,10 +62,15 @@ final class ThreadPool: @unchecked Sendable {
             job = escapable
             jobRows = rows
             finished.store(0, ordering: .relaxed)
-            pthread_mutex_lock(&mutex)
-            epoch.add(1, ordering: .releasing)
-            pthread_cond_broadcast(&wake)
-            pthread_mutex_unlock(&mutex)
+            // A spinning worker sees the new epoch by itself. One that registered as a sleeper
+            // before this add is woken under the mutex; one registering after it sees the new
+            // epoch before waiting (both sides are sequentially consistent).
+            epoch.add(1, ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                pthread_mutex_lock(&mutex)
+                pthread_cond_broadcast(&wake)
+                pthread_mutex_unlock(&mutex)
+            }
             escapable(chunk(0, rows: rows))
             while finished.load(ordering: .acquiring) < threads - 1 { spinPause() }
             job = nil
@@ -88,7 +95,9 @@ final class ThreadPool: @unchecked Sendable {
                     spinPause()
                 } else {
                     pthread_mutex_lock(&mutex)
-                    while epoch.load(ordering: .acquiring) == seen { pthread_cond_wait(&wake, &mutex) }
+                    sleepers.add(1, ordering: .sequentiallyConsistent)
+                    while epoch.load(ordering: .sequentiallyConsistent) == seen { pthread_cond_wait(&wake, &mutex) }
+                    sleepers.subtract(1, ordering: .relaxed)
                     pthread_mutex_unlock(&mutex)
                 }
                 current = epoch.load(ordering: .acquiring)

@@ -12,10 +12,74 @@ enum Attention {
         length: Int, config c: LlamaConfig, scratch: ForwardScratch, output: UnsafeMutablePointer<Float>
     ) {
         let hd = c.headDimension
-        let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(hd).squareRoot()
         let acc = scratch.attentionAccumulator
         for h in 0..<c.headCount {
+            if hd % 16 == 0 {
+                head(h, query: query, keys: keys, values: values, length: length, config: c, scale: scale, accumulator: acc, output: output)
+            } else {
+                scalarHead(h, query: query, keys: keys, values: values, length: length, config: c, scale: scale, accumulator: acc, output: output)
+            }
+        }
+    }
+
+    /// One query head, 16 dimensions at a time: every lane performs the scalar twin's operations
+    /// (`scalarHead`), so the bits are the same.
+    @inline(__always)
+    static func head(
+        _ h: Int, query: UnsafeMutablePointer<Float>, keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>,
+        length: Int, config c: LlamaConfig, scale: Float, accumulator acc: UnsafeMutablePointer<Float16>, output: UnsafeMutablePointer<Float>
+    ) {
+        let hd = c.headDimension, chunks = hd / 16
+        let group = c.headCount / c.kvHeadCount
+        let q = query + h * hd
+        let accumulator = UnsafeMutableRawPointer(acc)
+        for j in 0..<chunks {
+            let p = UnsafeMutableRawPointer(q + 16 * j)
+            p.storeBytes(of: SIMD16<Float>(SIMD16<Float16>(p.loadUnaligned(as: SIMD16<Float>.self))), as: SIMD16<Float>.self)
+            accumulator.storeBytes(of: SIMD16<Float16>(), toByteOffset: 32 * j, as: SIMD16<Float16>.self)
+        }
+        let kvOffset = (h / group) * hd
+        var maximum = -Float.infinity
+        var total: Float = 0
+        for t in 0..<length {
+            let s = dot(keys + t * c.kvDimension + kvOffset, q, count: hd) * scale
+            var ms: Float = 1, vs: Float = 1
+            if s > maximum {
+                let previous = maximum
+                maximum = s
+                ms = previous == -.infinity ? 0 : Foundation.exp(previous - maximum)
+                for j in 0..<chunks {
+                    let a = SIMD16<Float>(accumulator.load(fromByteOffset: 32 * j, as: SIMD16<Float16>.self))
+                    accumulator.storeBytes(of: SIMD16<Float16>(a * ms), toByteOffset: 32 * j, as: SIMD16<Float16>.self)
+                }
+            } else {
+                vs = Foundation.exp(s - maximum)
+            }
+            let v = UnsafeRawPointer(values + t * c.kvDimension + kvOffset)
+            for j in 0..<chunks {
+                let a = SIMD16<Float>(accumulator.load(fromByteOffset: 32 * j, as: SIMD16<Float16>.self))
+                let x = SIMD16<Float>(v.loadUnaligned(fromByteOffset: 32 * j, as: SIMD16<Float16>.self))
+                accumulator.storeBytes(of: SIMD16<Float16>(a.addingProduct(x, SIMD16(repeating: vs))), toByteOffset: 32 * j, as: SIMD16<Float16>.self)
+            }
+            total = vs.addingProduct(total, ms)  // fused, as the C compiler contracts `S*ms + vs`
+        }
+        let out = UnsafeMutableRawPointer(output + h * hd)
+        let inverse = 1 / total
+        for j in 0..<chunks {
+            let a = SIMD16<Float>(accumulator.load(fromByteOffset: 32 * j, as: SIMD16<Float16>.self))
+            out.storeBytes(of: a * inverse, toByteOffset: 64 * j, as: SIMD16<Float>.self)
+        }
+    }
+
+    /// The scalar twin of `head`, and the path for head sizes that are not multiples of 16.
+    static func scalarHead(
+        _ h: Int, query: UnsafeMutablePointer<Float>, keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>,
+        length: Int, config c: LlamaConfig, scale: Float, accumulator acc: UnsafeMutablePointer<Float16>, output: UnsafeMutablePointer<Float>
+    ) {
+        let hd = c.headDimension
+        let group = c.headCount / c.kvHeadCount
+        do {
             let q = query + h * hd
             for i in 0..<hd { q[i] = Float(Float16(q[i])) }
             let kvOffset = (h / group) * hd

@@ -99,7 +99,7 @@ extension LlamaModel {
                 quantizedInput = true
             }
             pool.parallelFor(rows: w.rows) { range in
-                QuantizedMatMat.rows(range, type: w.type, weights: w.bytes, rowBytes: w.rowBytes, xs: quantized, y: output, stride: outputStride)
+                w.multiply(range, xs: quantized, y: output, stride: outputStride)
             }
         }
     }

@@ -45,7 +45,9 @@ public final class LlamaModel: @unchecked Sendable {
         try self.init(file: GGUFFile(path: path), threads: threads)
     }
 
-    public init(file: GGUFFile, threads: Int = 1) throws(Error) {
+    /// `regroupWeights: false` keeps every quantized matrix in the file's layout, for the row
+    /// kernels (tests compare the two; results are the same bits).
+    public init(file: GGUFFile, threads: Int = 1, regroupWeights: Bool = true) throws(Error) {
         self.file = file
         let config: LlamaConfig
         do { config = try LlamaConfig(gguf: file) } catch { throw .config(error) }
@@ -53,27 +55,27 @@ public final class LlamaModel: @unchecked Sendable {
         let d = config.embeddingLength, kv = config.kvDimension, ff = config.feedForwardLength
         var owned: [UnsafeMutableRawPointer] = []
         do {
-            tokenEmbedding = try WeightMatrix.load("token_embd.weight", from: file, rows: config.vocabularySize, columns: d, owner: &owned)
+            tokenEmbedding = try WeightMatrix.load("token_embd.weight", from: file, rows: config.vocabularySize, columns: d, regroup: regroupWeights, owner: &owned)
             var layers: [Layer] = []
             for i in 0..<config.layerCount {
                 let p = "blk.\(i)."
                 layers.append(Layer(
                     attentionNorm: try WeightMatrix.vector(p + "attn_norm.weight", from: file, count: d),
-                    query: try WeightMatrix.load(p + "attn_q.weight", from: file, rows: config.headCount * config.headDimension, columns: d, owner: &owned),
-                    key: try WeightMatrix.load(p + "attn_k.weight", from: file, rows: kv, columns: d, owner: &owned),
-                    value: try WeightMatrix.load(p + "attn_v.weight", from: file, rows: kv, columns: d, owner: &owned),
-                    output: try WeightMatrix.load(p + "attn_output.weight", from: file, rows: d, columns: config.headCount * config.headDimension, owner: &owned),
+                    query: try WeightMatrix.load(p + "attn_q.weight", from: file, rows: config.headCount * config.headDimension, columns: d, regroup: regroupWeights, owner: &owned),
+                    key: try WeightMatrix.load(p + "attn_k.weight", from: file, rows: kv, columns: d, regroup: regroupWeights, owner: &owned),
+                    value: try WeightMatrix.load(p + "attn_v.weight", from: file, rows: kv, columns: d, regroup: regroupWeights, owner: &owned),
+                    output: try WeightMatrix.load(p + "attn_output.weight", from: file, rows: d, columns: config.headCount * config.headDimension, regroup: regroupWeights, owner: &owned),
                     ffnNorm: try WeightMatrix.vector(p + "ffn_norm.weight", from: file, count: d),
-                    gate: try WeightMatrix.load(p + "ffn_gate.weight", from: file, rows: ff, columns: d, owner: &owned),
-                    up: try WeightMatrix.load(p + "ffn_up.weight", from: file, rows: ff, columns: d, owner: &owned),
-                    down: try WeightMatrix.load(p + "ffn_down.weight", from: file, rows: d, columns: ff, owner: &owned)
+                    gate: try WeightMatrix.load(p + "ffn_gate.weight", from: file, rows: ff, columns: d, regroup: regroupWeights, owner: &owned),
+                    up: try WeightMatrix.load(p + "ffn_up.weight", from: file, rows: ff, columns: d, regroup: regroupWeights, owner: &owned),
+                    down: try WeightMatrix.load(p + "ffn_down.weight", from: file, rows: d, columns: ff, regroup: regroupWeights, owner: &owned)
                 ))
             }
             self.layers = layers
             outputNorm = try WeightMatrix.vector("output_norm.weight", from: file, count: d)
             // Tied embeddings: without an output matrix the token embedding is the head.
             if file.tensor(named: "output.weight") != nil {
-                head = try WeightMatrix.load("output.weight", from: file, rows: config.vocabularySize, columns: d, owner: &owned)
+                head = try WeightMatrix.load("output.weight", from: file, rows: config.vocabularySize, columns: d, regroup: regroupWeights, owner: &owned)
             } else {
                 head = tokenEmbedding
             }
@@ -191,7 +193,7 @@ public final class LlamaModel: @unchecked Sendable {
         }
         let a = activation ?? scratch.activation
         pool.parallelFor(rows: w.rows) { range in
-            QuantizedMatVec.rows(range, type: w.type, weights: w.bytes, rowBytes: w.rowBytes, x: a, y: output)
+            w.multiply(range, x: a, y: output)
         }
     }
 }

@@ -6,6 +6,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let type: GGMLType
     public let bytes: UnsafeRawPointer
     public let rowBytes: Int
+    /// The rows regrouped by four for the kernels, when the format has them; `bytes` still views
+    /// the file (for the odd rows past the last group, and embedding lookups).
+    let groups: RowGroups?
 
     public enum Error: Swift.Error, CustomStringConvertible {
         case missing(String)
@@ -21,12 +24,19 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 
     /// Views `name` in `file` as a rows×columns matrix (ggml's ne = [columns, rows]).
-    static func load(_ name: String, from file: GGUFFile, rows: Int, columns: Int, owner: inout [UnsafeMutableRawPointer]) throws(Error) -> WeightMatrix {
+    static func load(_ name: String, from file: GGUFFile, rows: Int, columns: Int, regroup: Bool = true, owner: inout [UnsafeMutableRawPointer]) throws(Error) -> WeightMatrix {
         guard let info = file.tensor(named: name) else { throw .missing(name) }
         guard info.rowLength == columns, info.rowCount == rows else { throw .shape(name, expected: [columns, rows], got: info.dimensions) }
         let raw = file.bytes(of: info)
+        if regroup, RowGroups.supports(info.type) {
+            let groups = RowGroups(type: info.type, rows: rows, columns: columns, source: raw.baseAddress!, rowBytes: info.rowBytes)
+            owner.append(groups.bytes)
+            // The kernels read the copy: the file's pages need not stay resident.
+            file.releasePages(of: info)
+            return WeightMatrix(rows: rows, columns: columns, type: info.type, bytes: raw.baseAddress!, rowBytes: info.rowBytes, groups: groups)
+        }
         if info.type == .f32 || QuantizedMatVec.supports(info.type) {
-            return WeightMatrix(rows: rows, columns: columns, type: info.type, bytes: raw.baseAddress!, rowBytes: info.rowBytes)
+            return WeightMatrix(rows: rows, columns: columns, type: info.type, bytes: raw.baseAddress!, rowBytes: info.rowBytes, groups: nil)
         }
         // No integer kernel for this format yet: dequantize once into an owned F32 copy.
         let floats = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)
@@ -39,7 +49,7 @@ public struct WeightMatrix: @unchecked Sendable {
             throw .dequantize(name, error)
         }
         owner.append(UnsafeMutableRawPointer(floats))
-        return WeightMatrix(rows: rows, columns: columns, type: .f32, bytes: UnsafeRawPointer(floats), rowBytes: columns * 4)
+        return WeightMatrix(rows: rows, columns: columns, type: .f32, bytes: UnsafeRawPointer(floats), rowBytes: columns * 4, groups: nil)
     }
 
     /// A vector (norm weights) as F32, copied out (they are tiny).
@@ -55,5 +65,34 @@ public struct WeightMatrix: @unchecked Sendable {
             throw .dequantize(name, error)
         }
         return out
+    }
+}
+
+extension WeightMatrix {
+    /// Rows `range` times the quantized activation `x`, into y[row]: whole groups of four through
+    /// the regrouped kernel, any other rows through the row kernel (same bits either way).
+    @inline(__always)
+    func multiply(_ range: Range<Int>, x: QuantizedActivation, y: UnsafeMutablePointer<Float>) {
+        let (grouped, rest) = split(range)
+        if let groups, !grouped.isEmpty { groups.multiply(groups: grouped, x: x, y: y) }
+        if !rest.isEmpty { QuantizedMatVec.rows(rest, type: type, weights: bytes, rowBytes: rowBytes, x: x, y: y) }
+    }
+
+    /// Rows `range` times each token of `xs`: y[t · stride + row].
+    @inline(__always)
+    func multiply(_ range: Range<Int>, xs: QuantizedBatch, y: UnsafeMutablePointer<Float>, stride: Int) {
+        let (grouped, rest) = split(range)
+        if let groups, !grouped.isEmpty { groups.multiply(groups: grouped, xs: xs, y: y, stride: stride) }
+        if !rest.isEmpty { QuantizedMatMat.rows(rest, type: type, weights: bytes, rowBytes: rowBytes, xs: xs, y: y, stride: stride) }
+    }
+
+    /// The groups whose four rows all lie in `range`, and the rows after them. Ranges from
+    /// `ThreadPool` start at multiples of 16, so only a matrix's last rows % 4 are left over.
+    private func split(_ range: Range<Int>) -> (groups: Range<Int>, rest: Range<Int>) {
+        guard let groups, range.lowerBound % 4 == 0 else { return (0..<0, range) }
+        let end = min(range.upperBound, groups.groupedRows) / 4
+        let first = range.lowerBound / 4
+        guard end > first else { return (0..<0, range) }
+        return (first..<end, (end * 4)..<range.upperBound)
     }
 }
