@@ -47,35 +47,44 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// `regroupWeights: false` keeps every quantized matrix in the file's layout, for the row
     /// kernels (tests compare the two; results are the same bits).
-    public init(file: GGUFFile, threads: Int = 1, regroupWeights: Bool = true) throws(Error) {
+    ///
+    /// `layers` (a pipeline rank's range; nil: all) limits what is prepared in memory to those layers, the
+    /// embedding when the range starts at layer 0 and the head when it ends at the last: a rank's runner
+    /// holds its share of the model, not all of it. Running other layers is a programming error.
+    public init(file: GGUFFile, threads: Int = 1, regroupWeights: Bool = true, layers range: Range<Int>? = nil) throws(Error) {
         self.file = file
         let config: LlamaConfig
         do { config = try LlamaConfig(gguf: file) } catch { throw .config(error) }
         self.config = config
         let d = config.embeddingLength, kv = config.kvDimension, ff = config.feedForwardLength
         var owned: [UnsafeMutableRawPointer] = []
+        let runsHead = range.map { $0.upperBound >= config.layerCount } ?? true
+        let tied = file.tensor(named: "output.weight") == nil
         do {
-            tokenEmbedding = try WeightMatrix.load("token_embd.weight", from: file, rows: config.vocabularySize, columns: d, regroup: regroupWeights, owner: &owned)
+            // Embedding lookups read the file's rows; the regrouped copy only serves a tied head.
+            tokenEmbedding = try WeightMatrix.load("token_embd.weight", from: file, rows: config.vocabularySize, columns: d,
+                                                   regroup: regroupWeights && (!tied || runsHead), used: true, owner: &owned)
             var layers: [Layer] = []
             for i in 0..<config.layerCount {
                 let p = "blk.\(i)."
+                let used = range?.contains(i) ?? true
                 layers.append(Layer(
                     attentionNorm: try WeightMatrix.vector(p + "attn_norm.weight", from: file, count: d),
-                    query: try WeightMatrix.load(p + "attn_q.weight", from: file, rows: config.headCount * config.headDimension, columns: d, regroup: regroupWeights, owner: &owned),
-                    key: try WeightMatrix.load(p + "attn_k.weight", from: file, rows: kv, columns: d, regroup: regroupWeights, owner: &owned),
-                    value: try WeightMatrix.load(p + "attn_v.weight", from: file, rows: kv, columns: d, regroup: regroupWeights, owner: &owned),
-                    output: try WeightMatrix.load(p + "attn_output.weight", from: file, rows: d, columns: config.headCount * config.headDimension, regroup: regroupWeights, owner: &owned),
+                    query: try WeightMatrix.load(p + "attn_q.weight", from: file, rows: config.headCount * config.headDimension, columns: d, regroup: regroupWeights, used: used, owner: &owned),
+                    key: try WeightMatrix.load(p + "attn_k.weight", from: file, rows: kv, columns: d, regroup: regroupWeights, used: used, owner: &owned),
+                    value: try WeightMatrix.load(p + "attn_v.weight", from: file, rows: kv, columns: d, regroup: regroupWeights, used: used, owner: &owned),
+                    output: try WeightMatrix.load(p + "attn_output.weight", from: file, rows: d, columns: config.headCount * config.headDimension, regroup: regroupWeights, used: used, owner: &owned),
                     ffnNorm: try WeightMatrix.vector(p + "ffn_norm.weight", from: file, count: d),
-                    gate: try WeightMatrix.load(p + "ffn_gate.weight", from: file, rows: ff, columns: d, regroup: regroupWeights, owner: &owned),
-                    up: try WeightMatrix.load(p + "ffn_up.weight", from: file, rows: ff, columns: d, regroup: regroupWeights, owner: &owned),
-                    down: try WeightMatrix.load(p + "ffn_down.weight", from: file, rows: d, columns: ff, regroup: regroupWeights, owner: &owned)
+                    gate: try WeightMatrix.load(p + "ffn_gate.weight", from: file, rows: ff, columns: d, regroup: regroupWeights, used: used, owner: &owned),
+                    up: try WeightMatrix.load(p + "ffn_up.weight", from: file, rows: ff, columns: d, regroup: regroupWeights, used: used, owner: &owned),
+                    down: try WeightMatrix.load(p + "ffn_down.weight", from: file, rows: d, columns: ff, regroup: regroupWeights, used: used, owner: &owned)
                 ))
             }
             self.layers = layers
             outputNorm = try WeightMatrix.vector("output_norm.weight", from: file, count: d)
             // Tied embeddings: without an output matrix the token embedding is the head.
-            if file.tensor(named: "output.weight") != nil {
-                head = try WeightMatrix.load("output.weight", from: file, rows: config.vocabularySize, columns: d, regroup: regroupWeights, owner: &owned)
+            if !tied {
+                head = try WeightMatrix.load("output.weight", from: file, rows: config.vocabularySize, columns: d, regroup: regroupWeights, used: runsHead, owner: &owned)
             } else {
                 head = tokenEmbedding
             }

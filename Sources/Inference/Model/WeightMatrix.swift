@@ -24,10 +24,16 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 
     /// Views `name` in `file` as a rows×columns matrix (ggml's ne = [columns, rows]).
-    static func load(_ name: String, from file: GGUFFile, rows: Int, columns: Int, regroup: Bool = true, owner: inout [UnsafeMutableRawPointer]) throws(Error) -> WeightMatrix {
+    /// `used: false` (a layer another pipeline rank runs) only checks the tensor and views it: no copy,
+    /// no dequantization, and its pages are never touched.
+    static func load(_ name: String, from file: GGUFFile, rows: Int, columns: Int, regroup: Bool = true, used: Bool = true,
+                     owner: inout [UnsafeMutableRawPointer]) throws(Error) -> WeightMatrix {
         guard let info = file.tensor(named: name) else { throw .missing(name) }
         guard info.rowLength == columns, info.rowCount == rows else { throw .shape(name, expected: [columns, rows], got: info.dimensions) }
         let raw = file.bytes(of: info)
+        if !used {
+            return WeightMatrix(rows: rows, columns: columns, type: info.type, bytes: raw.baseAddress!, rowBytes: info.rowBytes, groups: nil)
+        }
         if regroup, RowGroups.supports(info.type) {
             let groups = RowGroups(type: info.type, rows: rows, columns: columns, source: raw.baseAddress!, rowBytes: info.rowBytes)
             owner.append(groups.bytes)

@@ -65,7 +65,7 @@ final class RunnerCore {
                 return finish(.connectionEstablished)
             case .loadModel:
                 guard let assignment else { throw RunnerFailure("no assignment") }
-                model = try LlamaModel(file: GGUFFile(path: assignment.modelPath), threads: threads)
+                model = try LlamaModel(file: GGUFFile(path: assignment.modelPath), threads: threads, layers: assignment.layers)
                 return finish(.modelLoaded)
             case .startWarmup:
                 try warmUp()
