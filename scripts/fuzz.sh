@@ -6,7 +6,8 @@
 #   FUZZ_MERGE=1 scripts/fuzz.sh TARGET S     then minimize committed corpus + new finds into Fuzz/corpus/TARGET
 #   scripts/fuzz.sh seeds                     rewrite the harnesses' seed inputs into Fuzz/corpus/*
 #
-# Each run starts from the committed corpus (Fuzz/corpus/TARGET) and keeps what it finds under
+# Each run starts from the committed corpus (Fuzz/corpus/TARGET) and the inputs that once crashed it
+# (Fuzz/regressions/TARGET, replayed by the unit tests too), and keeps what it finds under
 # Fuzz/artifacts/ (ignored by git). One process, one job: the machine is shared. Exits non-zero on a crash,
 # leaving the input that crashed in Fuzz/artifacts/TARGET/.
 set -euo pipefail
@@ -48,8 +49,10 @@ for t in "${selected[@]}"; do
     work="Fuzz/artifacts/$t"
     mkdir -p "$work/new" "Fuzz/corpus/$t"
     say "$t: ${seconds}s over Fuzz/corpus/$t"
-    # New inputs go to $work/new (first directory); the committed corpus is only read.
-    if ! "$BIN/fuzz-$t" "$work/new" "Fuzz/corpus/$t" -max_total_time="$seconds" \
+    # New inputs go to $work/new (first directory); the committed corpus and past crashes are only read.
+    inputs=("Fuzz/corpus/$t")
+    [ -d "Fuzz/regressions/$t" ] && inputs+=("Fuzz/regressions/$t")
+    if ! "$BIN/fuzz-$t" "$work/new" "${inputs[@]}" -max_total_time="$seconds" \
             -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
             -artifact_prefix="$work/" > "$work/log" 2>&1; then
         failed+=("$t")
