@@ -6,7 +6,7 @@ BUILD_FLAGS := -c release -Xswiftc -enable-testing
 BIN := .build/release/exo-peer
 ARGS ?=
 
-.PHONY: run test deps model build test-build unit-tests system-tests clean
+.PHONY: run test deps model build test-build unit-tests system-tests fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -30,6 +30,13 @@ run: model build
 test: model test-build
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build --no-parallel
 	@if [ -x scripts/system-tests.sh ]; then scripts/system-tests.sh; fi
+
+## Fuzz the frame decoder, handshake, GGUF reader and gossip decoding (libFuzzer; FUZZ_SECONDS each).
+# Not part of `test`: the instrumented build is a second full build (Fuzz/README.md); `test` replays the
+# committed corpus through the same entry points in MeshTests and InferenceTests instead.
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	scripts/fuzz.sh all $(FUZZ_SECONDS)
 
 clean:
 	rm -rf .build

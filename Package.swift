@@ -9,6 +9,10 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "exo-peer", targets: ["exo-peer"]),
+        // For the fuzz harnesses of Fuzz/, a package of their own so their instrumented build never touches this one.
+        .library(name: "Mesh", targets: ["Mesh"]),
+        .library(name: "Gossip", targets: ["Gossip"]),
+        .library(name: "Inference", targets: ["Inference"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),

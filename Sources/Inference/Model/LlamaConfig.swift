@@ -17,6 +17,8 @@ public struct LlamaConfig: Sendable, Equatable {
 
     /// Architectures whose tensors and math are the llama ones.
     public static let supportedArchitectures: Set<String> = ["llama", "mistral", "granite"]
+    /// Longest context read from a header (1 Mi positions; llama 3.1 has 128 Ki).
+    public static let maximumContextLength = 1 << 20
 
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {
         case unsupportedArchitecture(String?)
@@ -58,8 +60,14 @@ public struct LlamaConfig: Sendable, Equatable {
         guard let vocab = gguf.metadata["\(arch).vocab_size"]?.int ?? gguf.metadata["tokenizer.ggml.tokens"]?.array?.count ?? gguf.tensor(named: "token_embd.weight")?.rowCount
         else { throw .missingMetadata("\(arch).vocab_size") }
         vocabularySize = vocab
-        for (key, value) in [("layers", layerCount), ("embedding", embeddingLength), ("ffn", feedForwardLength), ("vocab", vocabularySize)] where value > 1 << 24 {
+        for (key, value) in [("layers", layerCount), ("embedding", embeddingLength), ("ffn", feedForwardLength), ("vocab", vocabularySize),
+                             ("head", headDimension)] where value > 1 << 24 {
             throw .inconsistent("\(key) size \(value) is implausible")
+        }
+        guard headDimension > 0, ropeDimension > 0 else { throw .inconsistent("head dimension \(headDimension), rope dimension \(ropeDimension)") }
+        // The run state holds a score and a rope row per position: a corrupt header must not make it allocate terabytes.
+        guard contextLength <= Self.maximumContextLength else {
+            throw .inconsistent("context length \(contextLength) is above the \(Self.maximumContextLength) this build supports")
         }
         guard embeddingLength % 32 == 0, feedForwardLength % 32 == 0 else { throw .inconsistent("dimensions must be multiples of 32") }
     }

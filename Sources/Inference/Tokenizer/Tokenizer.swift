@@ -3,8 +3,10 @@ public struct Tokenizer: Sendable {
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {
         case missing(String)
         case unsupportedModel(String)
+        case badTokenID(String)
         public var description: String {
             switch self {
+            case .badTokenID(let key): "tokenizer metadata '\(key)' is not a token id (corrupt model file?)"
             case .missing(let key): "the model has no tokenizer metadata '\(key)'"
             case .unsupportedModel(let m): "tokenizer model '\(m)' is not supported (byte-level BPE 'gpt2' is)"
             }
@@ -35,10 +37,17 @@ public struct Tokenizer: Sendable {
         self.init(
             tokens: tokens, types: types.count == tokens.count ? types : Array(repeating: 1, count: tokens.count), merges: merges,
             pre: gguf.metadata["tokenizer.ggml.pre"]?.string ?? "default",
-            bos: gguf.metadata["tokenizer.ggml.bos_token_id"]?.int.map(Int32.init),
-            eos: gguf.metadata["tokenizer.ggml.eos_token_id"]?.int.map(Int32.init) ?? 0,
+            bos: try Self.tokenID(gguf, "tokenizer.ggml.bos_token_id"),
+            eos: try Self.tokenID(gguf, "tokenizer.ggml.eos_token_id") ?? 0,
             addBOS: gguf.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false
         )
+    }
+
+    /// A token id from the metadata; one no Int32 holds is a corrupt header, not a trap.
+    private static func tokenID(_ gguf: GGUFFile, _ key: String) throws(Error) -> Int32? {
+        guard let value = gguf.metadata[key]?.int else { return nil }
+        guard let id = Int32(exactly: value) else { throw .badTokenID(key) }
+        return id
     }
 
     init(tokens: [String], types: [Int], merges: [String], pre: String, bos: Int32?, eos: Int32, addBOS: Bool) {
