@@ -9,11 +9,13 @@ import Placement
 /// the model. A forwarded job is never forwarded again, so a request cannot loop between nodes.
 extension Node {
     func generate(_ job: ChatJob, forwarded: Bool) async throws -> AsyncThrowingStream<GenerationEvent, any Error> {
-        if let plan = await readyPlan(for: job.model) {
+        // One derivation of the instances serves every decision below.
+        let view = await instanceView()
+        if let plan = await readyPlan(for: job.model, in: view) {
             return try await serve(job, through: plan, forwarded: forwarded)
         }
         // An instance on its way up (loading, or re-placed after a failure) is waited for, bounded.
-        if await hasActiveInstance(of: job.model) {
+        if view.instances.contains(where: { $0.model == job.model }) {
             return try await serve(job, through: try await awaitReady(job.model), forwarded: forwarded)
         }
         // No instance: a model that fits this node is served from its disk at once...
@@ -22,7 +24,7 @@ extension Node {
         }
         guard !forwarded else { throw APIError.unavailable("Model '\(job.model)' has no ready instance on this node; retry shortly.") }
         // ...one that does not is placed over the mesh (fewest nodes that hold it), and the request waits for it.
-        if let waiting = await instanceView().unplaced.first(where: { $0.model == job.model }) {
+        if let waiting = view.unplaced.first(where: { $0.model == job.model }) {
             throw APIError.unavailable("Model '\(job.model)' cannot be placed yet: \(waiting.reason)")
         }
         if await placeableModels().contains(job.model) {
@@ -55,17 +57,14 @@ extension Node {
     private func awaitReady(_ model: String) async throws -> (instance: String, plan: Plan) {
         let deadline = ContinuousClock.now + Self.instanceWait
         while ContinuousClock.now < deadline {
-            if let plan = await readyPlan(for: model) { return plan }
-            if let unplaced = await instanceView().unplaced.first(where: { $0.model == model }), !(await hasActiveInstance(of: model)) {
+            let view = await instanceView()
+            if let plan = await readyPlan(for: model, in: view) { return plan }
+            if let unplaced = view.unplaced.first(where: { $0.model == model }), !view.instances.contains(where: { $0.model == model }) {
                 throw APIError.unavailable("Model '\(model)' cannot be placed: \(unplaced.reason)")
             }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw APIError.unavailable("The instance of '\(model)' is not ready after \(Self.instanceWait); retry shortly.")
-    }
-
-    private func hasActiveInstance(of model: String) async -> Bool {
-        await instanceView().instances.contains { $0.model == model }
     }
 
     /// True when this node alone can hold `model` (weights, KV cache and headroom, as placement counts).
@@ -88,8 +87,7 @@ extension Node {
 
     /// An active instance of `model` whose every rank reports ready (or running), if any; the oldest
     /// first, so every node sends the model's requests to the same instance.
-    func readyPlan(for model: String) async -> (instance: String, plan: Plan)? {
-        let view = await instanceView()
+    func readyPlan(for model: String, in view: InstanceView) async -> (instance: String, plan: Plan)? {
         let candidates = view.instances.filter { $0.model == model }
         guard !candidates.isEmpty else { return nil }
         let states = await gossipedRunnerStates()
