@@ -109,7 +109,7 @@ public func deriveActiveInstances(
         var failures: [InstanceDerivation.Unplaced] = []
         var placed = false
         for (i, intent) in contenders.enumerated() where !placed {
-            var outcome = place(model: description, view: remaining, policy: intent.policy)
+            var outcome = placeFetching(model: description, view: remaining, policy: intent.policy)
             if let current = incumbents[intent.id], isStillValid(current, of: description, policy: intent.policy, in: remaining) {
                 if case .success(let fresh) = outcome, fresh != current,
                    isMuchFaster(fresh, than: current, model: description, view: remaining) {
@@ -135,16 +135,35 @@ public func deriveActiveInstances(
 }
 
 /// True when `plan` can go on serving `model` over `view`: well formed, within the policy's node counts, on
-/// alive nodes that hold the model and have the memory its ranks need.
+/// alive nodes that have the memory its ranks need and hold the model (or can fetch it: some alive node holds it).
 func isStillValid(_ plan: Plan, of model: ModelDescription, policy: PlacementPolicy, in view: ClusterView) -> Bool {
     guard plan.model == model.id, plan.isWellFormed(layerCount: model.layerCount),
           plan.ranks.count >= (policy.minNodes ?? 1), plan.ranks.count <= (policy.maxNodes ?? .max),
           let needs = plan.memoryBytes(model: model, headroom: policy.headroom)
     else { return false }
+    let fetchable = view.nodes.contains { $0.alive && $0.holds(model: model.id) }
     for (rank, need) in zip(plan.ranks, needs) {
-        guard let node = view[rank.node], node.alive, node.holds(model: model.id), node.memoryBytes >= need else { return false }
+        guard let node = view[rank.node], node.alive, node.holds(model: model.id) || fetchable, node.memoryBytes >= need else { return false }
     }
     return true
+}
+
+/// Places `model` on the nodes that hold it; when they cannot take it (too few, or too little memory
+/// together) and an alive node holds it, on every alive node: the ranks without the file fetch it from
+/// the holders before they load. A model one holder can serve is never spread to nodes that lack it.
+public func placeFetching(model: ModelDescription, view: ClusterView, policy: PlacementPolicy = .fit) -> Result<Plan, PlacementError> {
+    let direct = place(model: model, view: view, policy: policy)
+    switch direct {
+    case .success: return direct
+    case .failure(.notEnoughNodes), .failure(.doesNotFit): break
+    case .failure: return direct
+    }
+    guard view.nodes.contains(where: { $0.alive && $0.holds(model: model.id) }) else { return direct }
+    var widened = view
+    for i in widened.nodes.indices { widened.nodes[i].models?.insert(model.id) }
+    let fetching = place(model: model, view: widened, policy: policy)
+    if case .success = fetching { return fetching }
+    return direct
 }
 
 /// True when `fresh` predicts tokens at least `moveGain` times faster than `current` (integer nanoseconds,

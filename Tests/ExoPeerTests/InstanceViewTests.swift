@@ -1,5 +1,6 @@
 import Gossip
 import Mesh
+import Placement
 import Testing
 @testable import exo_peer
 
@@ -81,5 +82,34 @@ struct InstanceViewTests {
         var forged = serving
         forged.runners[0].layerEnd = 29
         #expect(InstanceView.derive(from: [(forged, true), (faster, true)]).plans["i1"]?.nodes == [faster.node.hex])
+    }
+
+    /// A plan on its way up (a rank fetching its weights reports idle) is kept like a serving one, so the fetch
+    /// finishing does not re-place it; a failed rank's plan is not kept; of two candidate plans, a serving one wins.
+    @Test func aPlanOnItsWayUpIsKeptAndAFailedOneIsNot() throws {
+        var a = try Self.record(memoryGiB: 8)
+        a.intents = [.init(id: "i1", model: "m", policy: "fit", createdAt: 1, proposer: a.node)]
+        let plan = try #require(InstanceView.derive(from: [(a, true)]).plans["i1"])
+        var faster = try Self.record(memoryGiB: 8)
+        faster.resources.throughputBytesPerSecond = 11e9
+
+        for state in ["idle", "connected", "loading"] {
+            var starting = a
+            starting.runners = [.init(instance: "i1", rank: 0, state: state, planHash: plan.hash.description, layerStart: 0, layerEnd: 30)]
+            #expect(InstanceView.derive(from: [(starting, true), (faster, true)]).plans["i1"] == plan, "\(state)")
+        }
+        var failed = a
+        failed.runners = [.init(instance: "i1", rank: 0, state: "failed", planHash: plan.hash.description, layerStart: 0, layerEnd: 30)]
+        #expect(InstanceView.derive(from: [(failed, true), (faster, true)]).plans["i1"]?.nodes == [faster.node.hex])
+
+        // Two complete plans for one instance: the serving one is the incumbent, whatever the order of records.
+        let other = Placement.Plan(model: "m", ranks: [.init(node: faster.node.hex, layerStart: 0, layerEnd: 30)])
+        var servingA = a
+        servingA.runners = [.init(instance: "i1", rank: 0, state: "ready", planHash: plan.hash.description, layerStart: 0, layerEnd: 30)]
+        var loadingB = faster
+        loadingB.runners = [.init(instance: "i1", rank: 0, state: "loading", planHash: other.hash.description, layerStart: 0, layerEnd: 30)]
+        let intents = [Placement.InstanceIntent(id: "i1", model: "m", proposer: a.node.hex, timestamp: 1)]
+        #expect(InstanceView.servingPlans([servingA, loadingB], intents: intents)["i1"] == plan)
+        #expect(InstanceView.servingPlans([loadingB, servingA], intents: intents)["i1"] == plan)
     }
 }

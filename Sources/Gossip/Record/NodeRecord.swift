@@ -25,6 +25,8 @@ public struct NodeRecord: Codable, Equatable, Sendable {
     public var intents: [InstanceIntent]
     /// Ids of instances this node asked to remove (anyone's); absent in records of older builds.
     public var tombstones: [String]?
+    /// Models this node is fetching from peers, with progress; absent when none (and in older builds' records).
+    public var transfers: [Transfer]?
     public var leaving: Bool
     /// The version vector of the records this node held when it signed this one.
     public var seen: [String: Stamp]
@@ -90,11 +92,17 @@ public struct NodeRecord: Codable, Equatable, Sendable {
         public var sha256: String
         /// What placement needs, read from the GGUF header (absent when the file could not be read).
         public var shape: Shape?
-        public init(id: String, sizeBytes: UInt64, sha256: String, shape: Shape? = nil) {
+        /// SHA-256 over the concatenated SHA-256 digests of the file's `chunkBytes` pieces: a peer fetching the
+        /// file checks the piece list it is sent against this, then each piece against the list.
+        public var chunkRoot: String?
+        public var chunkBytes: UInt64?
+        public init(id: String, sizeBytes: UInt64, sha256: String, shape: Shape? = nil, chunkRoot: String? = nil, chunkBytes: UInt64? = nil) {
             self.id = id
             self.sizeBytes = sizeBytes
             self.sha256 = sha256
             self.shape = shape
+            self.chunkRoot = chunkRoot
+            self.chunkBytes = chunkBytes
         }
 
         /// A model's size by part: placement puts layers on nodes by these numbers.
@@ -109,8 +117,15 @@ public struct NodeRecord: Codable, Equatable, Sendable {
             public var tiedEmbeddings: Bool
             public var kvBytesPerLayerPerPosition: UInt64
             public var contextLength: Int
+            /// Weights in the file (elements of every tensor), for listings.
+            public var parameterCount: UInt64?
+            /// Memory one node needs to run the whole model at `contextLength` (weights, KV cache, placement's headroom).
+            public var memoryBytes: UInt64?
             public init(architecture: String, layerCount: Int, bytesPerLayer: UInt64, embeddingBytes: UInt64, outputBytes: UInt64,
-                        tiedEmbeddings: Bool, kvBytesPerLayerPerPosition: UInt64, contextLength: Int) {
+                        tiedEmbeddings: Bool, kvBytesPerLayerPerPosition: UInt64, contextLength: Int,
+                        parameterCount: UInt64? = nil, memoryBytes: UInt64? = nil) {
+                self.parameterCount = parameterCount
+                self.memoryBytes = memoryBytes
                 self.architecture = architecture
                 self.layerCount = layerCount
                 self.bytesPerLayer = bytesPerLayer
@@ -139,6 +154,23 @@ public struct NodeRecord: Codable, Equatable, Sendable {
             self.planHash = planHash
             self.layerStart = layerStart
             self.layerEnd = layerEnd
+        }
+    }
+
+    /// A model file on its way to this node.
+    public struct Transfer: Codable, Equatable, Sendable {
+        public var model: String
+        public var sha256: String
+        public var sizeBytes: UInt64
+        public var verifiedBytes: UInt64
+        /// Whether the bytes this node's ranks need (header and their layers) are all verified.
+        public var ranksReady: Bool
+        public init(model: String, sha256: String, sizeBytes: UInt64, verifiedBytes: UInt64, ranksReady: Bool) {
+            self.model = model
+            self.sha256 = sha256
+            self.sizeBytes = sizeBytes
+            self.verifiedBytes = verifiedBytes
+            self.ranksReady = ranksReady
         }
     }
 

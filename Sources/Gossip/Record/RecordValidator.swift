@@ -83,7 +83,7 @@ public struct RecordValidator: Sendable {
     }
 
     private func isSane(_ r: NodeRecord) -> Bool {
-        let lists = [r.addresses.count, r.links.count, r.models.count, r.runners.count, r.intents.count, r.health.recentErrors.count]
+        let lists = [r.addresses.count, r.links.count, r.models.count, r.runners.count, r.intents.count, r.health.recentErrors.count, r.transfers?.count ?? 0]
         guard lists.allSatisfy({ $0 <= limits.maxListEntries }), r.seen.count <= limits.maxVectorEntries else { return false }
         guard r.version >= 1, r.epoch >= 1, r.contentVersion <= r.version else { return false }
         guard r.health.score.isFinite, (0...1).contains(r.health.score) else { return false }
@@ -91,9 +91,12 @@ public struct RecordValidator: Sendable {
         guard r.resources.throughputBytesPerSecond.isFinite, r.resources.throughputBytesPerSecond >= 0 else { return false }
         guard r.links.values.allSatisfy({ $0.throughputBytesPerSecond.isFinite && $0.throughputBytesPerSecond >= 0 }) else { return false }
         guard r.links.keys.allSatisfy({ NodeID(hex: $0) != nil }), r.seen.keys.allSatisfy({ NodeID(hex: $0) != nil }) else { return false }
-        let strings = r.addresses + r.models.flatMap { [$0.id, $0.sha256] } + r.runners.flatMap { [$0.instance, $0.state, $0.planHash] }
+        let strings = r.addresses + r.models.flatMap { [$0.id, $0.sha256, $0.chunkRoot ?? ""] } + r.runners.flatMap { [$0.instance, $0.state, $0.planHash] }
             + r.intents.flatMap { [$0.id, $0.model, $0.policy] } + r.health.recentErrors
+            + (r.transfers ?? []).flatMap { [$0.model, $0.sha256] }
         guard strings.allSatisfy({ $0.utf8.count <= limits.maxStringBytes }) else { return false }
+        guard r.models.allSatisfy({ ($0.chunkBytes ?? 1) >= 1 }),
+              (r.transfers ?? []).allSatisfy({ $0.verifiedBytes <= $0.sizeBytes }) else { return false }
         return r.runners.allSatisfy { $0.rank >= 0 }
             && r.intents.allSatisfy { ($0.minNodes ?? 1) >= 1 && ($0.maxNodes ?? Int.max) >= ($0.minNodes ?? 1) }
     }

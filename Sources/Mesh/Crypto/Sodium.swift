@@ -132,6 +132,37 @@ public enum Sodium {
         return NodeID(publicKey: digest).hex
     }
 
+    /// SHA-256 of bytes in memory, as lowercase hex.
+    public static func sha256<Bytes: ContiguousBytes>(_ bytes: Bytes) -> String {
+        _ = initialized
+        var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_bytes()))
+        bytes.withUnsafeBytes { b in
+            _ = crypto_hash_sha256(&digest, b.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(b.count))
+        }
+        return NodeID(publicKey: digest).hex
+    }
+
+    /// SHA-256 of a whole file and of each `chunkSize` piece of it, in one pass (model transfer verifies
+    /// pieces by the second and the finished file by the first).
+    public static func sha256(fileAt path: String, chunkSize: Int) throws -> (file: String, chunks: [String]) {
+        try ensureInitialized()
+        precondition(chunkSize > 0)
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path]) }
+        defer { try? handle.close() }
+        var state = crypto_hash_sha256_state()
+        crypto_hash_sha256_init(&state)
+        var chunks: [String] = []
+        while let chunk = try handle.read(upToCount: chunkSize), !chunk.isEmpty {
+            chunk.withUnsafeBytes { b in
+                _ = crypto_hash_sha256_update(&state, b.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(b.count))
+            }
+            chunks.append(sha256(chunk))
+        }
+        var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_bytes()))
+        crypto_hash_sha256_final(&state, &digest)
+        return (NodeID(publicKey: digest).hex, chunks)
+    }
+
     /// A 32-byte key derived from arbitrary secret material (the network key file), by BLAKE2b.
     public static func deriveKey<Material: ContiguousBytes>(from material: Material) -> [UInt8] {
         _ = initialized

@@ -115,7 +115,7 @@ public actor MeshNode {
     public func send(_ frame: Frame, to peer: NodeID) throws(MeshError) {
         switch frame.kind {
         case .hello, .proof, .sealed: throw .reservedKind(frame.kind)
-        case .ping, .pong, .control, .gossip, .tensor: break
+        case .ping, .pong, .control, .gossip, .tensor, .transfer: break
         }
         // Leave room for the sealing overhead so the peer's cap never trips on our frames.
         guard frame.payload.readableBytes + 64 <= configuration.maximumPayload else { throw .frameTooLarge(frame.payload.readableBytes) }
@@ -371,7 +371,7 @@ public actor MeshNode {
                     replies.yield(Frame(kind: .pong, payload: frame.payload))
                 case .pong:
                     break
-                case .control, .gossip, .tensor:
+                case .control, .gossip, .tensor, .transfer:
                     if case .dropped = inboundContinuation.yield(InboundFrame(peer: session.peer, frame: frame)) {
                         await count { $0.inboundOverflow += 1 }
                     }

@@ -17,6 +17,8 @@ public enum FrameKind: UInt8, Sendable, CaseIterable {
     case gossip = 17
     /// Binary tensor frames for pipeline hops.
     case tensor = 18
+    /// Model transfer: manifest and chunk requests and replies (a JSON header, then raw file bytes).
+    case transfer = 19
 }
 
 /// One unit on the wire: a 4-byte big-endian payload length, a 1-byte kind, then the payload.

@@ -61,18 +61,23 @@ struct InstanceView: Encodable, Sendable, Equatable {
                  models: Set(record.models.map(\.id)))
     }
 
-    /// The plans instances serve on, rebuilt from the runners every node gossips: for each instance, a plan
-    /// whose ranks all report ready (or running) and whose rebuilt hash matches the one they report.
+    /// The plans instances serve on or are starting on, rebuilt from the runners every node gossips: for each
+    /// instance, a plan whose every rank reports a runner that has not failed or stopped, and whose rebuilt hash
+    /// matches the one they report. Plans on their way up count too: a rank fetching its weights becomes a
+    /// holder of the model when the fetch ends, and that must not re-place the instance from under it.
+    /// Where an instance has more than one such plan, the one furthest along wins (then the lowest hash),
+    /// so every node picks the same.
     static func servingPlans(_ records: [NodeRecord], intents: [InstanceIntent]) -> [String: Plan] {
         let models = Dictionary(intents.map { ($0.id, $0.model) }, uniquingKeysWith: { first, _ in first })
+        let stopped: Set<String> = [RunnerState.failed.rawValue, RunnerState.shuttingDown.rawValue, RunnerState.shutdown.rawValue]
         var byPlan: [String: [(node: String, runner: NodeRecord.Runner)]] = [:]
         for record in records {
-            for runner in record.runners where runner.state == "ready" || runner.state == "running" {
+            for runner in record.runners where !stopped.contains(runner.state) {
                 byPlan[runner.planHash, default: []].append((record.node.hex, runner))
             }
         }
-        var plans: [String: Plan] = [:]
-        for (hash, members) in byPlan {
+        var plans: [String: (plan: Plan, serving: Bool)] = [:]
+        for (hash, members) in byPlan.sorted(by: { $0.key < $1.key }) {
             let sorted = members.sorted { $0.runner.rank < $1.runner.rank }
             guard let instance = sorted.first?.runner.instance, let model = models[instance],
                   sorted.enumerated().allSatisfy({ $0.offset == $0.element.runner.rank && $0.element.runner.instance == instance })
@@ -84,9 +89,11 @@ struct InstanceView: Encodable, Sendable, Equatable {
             }
             let plan = Plan(model: model, ranks: ranks)
             guard ranks.count == sorted.count, plan.hash.description == hash else { continue }
-            plans[instance] = plan
+            let serving = sorted.allSatisfy { $0.runner.state == RunnerState.ready.rawValue || $0.runner.state == RunnerState.running.rawValue }
+            if let kept = plans[instance], kept.serving || !serving { continue }
+            plans[instance] = (plan, serving)
         }
-        return plans
+        return plans.mapValues(\.plan)
     }
 
     /// `records`: every known node's record with whether it is alive (alive or suspect).

@@ -1,5 +1,6 @@
 import Foundation
 import Mesh
+import Synchronization
 
 /// A GGUF file in the models directory, identified by name and sha256.
 struct ModelFile: Sendable, Codable, Equatable {
@@ -7,10 +8,14 @@ struct ModelFile: Sendable, Codable, Equatable {
     var path: String
     var sizeBytes: UInt64
     var sha256: String
+    /// SHA-256 of each `ModelManifest.defaultChunkBytes` piece, for peers that fetch the file.
+    var chunks: [String] = []
+
+    var manifest: ModelManifest { ModelManifest(sha256: sha256, sizeBytes: sizeBytes, chunkBytes: ModelManifest.defaultChunkBytes, chunks: chunks) }
 }
 
-/// The models on this node's disk. Hashing a model takes a moment, so digests are cached by
-/// (path, size, modification time) in `<home>/model-digests.json`.
+/// The models on this node's disk. Hashing a model takes a moment, so digests (of the file and of each
+/// piece) are cached by (path, size, modification time) in `<home>/model-digests.json`.
 struct ModelCatalog: Sendable {
     let directory: URL
     let cacheFile: URL
@@ -29,17 +34,17 @@ struct ModelCatalog: Sendable {
                   let size = (attributes[.size] as? NSNumber)?.uint64Value,
                   let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 else { continue }
             let key = CacheKey(path: path, size: size, modified: modified)
-            let digest: String
-            if let cached = cache[key] {
+            let digest: Digest
+            if let cached = cache[key], cached.chunks != nil {
                 digest = cached
-            } else if let computed = try? Sodium.sha256(fileAt: path) {
-                digest = computed
-                cache[key] = computed
+            } else if let computed = try? Sodium.sha256(fileAt: path, chunkSize: ModelManifest.defaultChunkBytes) {
+                digest = Digest(sha256: computed.file, chunks: computed.chunks)
+                cache[key] = digest
                 changed = true
             } else {
                 continue
             }
-            models.append(ModelFile(id: String(name.dropLast(5)), path: path, sizeBytes: size, sha256: digest))
+            models.append(ModelFile(id: String(name.dropLast(5)), path: path, sizeBytes: size, sha256: digest.sha256, chunks: digest.chunks ?? []))
         }
         if changed { saveCache(cache) }
         return models
@@ -51,16 +56,42 @@ struct ModelCatalog: Sendable {
         return scan().first { $0.id == id || $0.path == nameOrPath }
     }
 
-    private func loadCache() -> [CacheKey: String] {
-        guard let data = try? Data(contentsOf: cacheFile),
-              let entries = try? JSONDecoder().decode([CacheEntry].self, from: data) else { return [:] }
-        return Dictionary(entries.map { ($0.key, $0.sha256) }, uniquingKeysWith: { a, _ in a })
+    /// Records the digests of a file this node verified itself (a fetched model), so the next scan does not hash it again.
+    func remember(path: String, sha256: String, chunks: [String]) {
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: resolved),
+              let size = (attributes[.size] as? NSNumber)?.uint64Value,
+              let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 else { return }
+        var cache = loadCache()
+        cache[CacheKey(path: resolved, size: size, modified: modified)] = Digest(sha256: sha256, chunks: chunks)
+        saveCache(cache)
     }
 
-    private func saveCache(_ cache: [CacheKey: String]) {
-        let entries = cache.map { CacheEntry(key: $0.key, sha256: $0.value) }.sorted { $0.key.path < $1.key.path }
+    private struct Digest: Codable { var sha256: String; var chunks: [String]? }
+
+    private func loadCache() -> [CacheKey: Digest] {
+        guard let data = try? Data(contentsOf: cacheFile),
+              let entries = try? JSONDecoder().decode([CacheEntry].self, from: data) else { return [:] }
+        return Dictionary(entries.map { ($0.key, Digest(sha256: $0.sha256, chunks: $0.chunks)) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    private func saveCache(_ cache: [CacheKey: Digest]) {
+        let entries = cache.map { CacheEntry(key: $0.key, sha256: $0.value.sha256, chunks: $0.value.chunks) }.sorted { $0.key.path < $1.key.path }
         if let data = try? JSONEncoder().encode(entries) { try? data.write(to: cacheFile, options: .atomic) }
     }
 
-    private struct CacheEntry: Codable { var key: CacheKey; var sha256: String }
+    /// `chunks` is absent in caches written before model transfer; such entries are hashed again once.
+    private struct CacheEntry: Codable { var key: CacheKey; var sha256: String; var chunks: [String]? }
+}
+
+/// The complete model files a node holds, by SHA-256, as last scanned: what it serves to peers that fetch them.
+final class HeldModelFiles: Sendable {
+    private let files = Mutex<[String: ModelFile]>([:])
+
+    func replace(with list: [ModelFile]) {
+        let bySHA = Dictionary(list.map { ($0.sha256, $0) }, uniquingKeysWith: { first, _ in first })
+        files.withLock { $0 = bySHA }
+    }
+
+    func file(sha256: String) -> ModelFile? { files.withLock { $0[sha256] } }
 }

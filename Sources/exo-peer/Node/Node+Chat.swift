@@ -109,13 +109,14 @@ extension Node {
     }
 
     private func codec(forModel model: String) throws -> TextCodec {
-        guard let file = catalog.scan().first(where: { $0.id == model }) else {
+        // The rank's file: the one on disk, or the one being fetched (its header is verified before the rank starts).
+        guard let path = catalog.scan().first(where: { $0.id == model })?.path ?? rankModelPaths[model] else {
             throw APIError.unavailable("This node drives an instance of '\(model)' but its file is gone.")
         }
-        if let cached = codecs[file.path] { return cached }
+        if let cached = codecs[path] { return cached }
         do {
-            let codec = try TextCodec(path: file.path)
-            codecs[file.path] = codec
+            let codec = try TextCodec(path: path)
+            codecs[path] = codec
             return codec
         } catch {
             throw APIError.unavailable("Model '\(model)' could not be read: \(error)")

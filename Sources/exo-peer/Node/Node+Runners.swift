@@ -17,6 +17,7 @@ extension Node {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             nudge.yield()
+            await fetcher.tick()
             ticks += 1
             if ticks % 30 == 0 { await supervisor.forgetOldErrors() }
         }
@@ -31,11 +32,15 @@ extension Node {
         for row in view.instances {
             guard let plan = view.plans[row.id], let rank = plan.rank(of: me) else { continue }
             if files == nil { files = catalog.scan() }
-            guard let file = files?.first(where: { $0.id == plan.model }) else {
-                logger.warning("placed on this node but the model file is missing", metadata: ["instance": "\(row.id)", "model": "\(plan.model)"])
+            if let file = files?.first(where: { $0.id == plan.model }) {
+                rankModelPaths[plan.model] = file.path
+                desired.append(RankAssignment(instance: row.id, plan: plan, rank: rank, modelPath: file.path))
                 continue
             }
-            desired.append(RankAssignment(instance: row.id, plan: plan, rank: rank, modelPath: file.path))
+            // Placed here without the file: fetch it from the peers that hold it; the runner waits idle meanwhile.
+            guard let weights = await fetchWeights(of: plan.model, layers: plan.ranks[rank].layers) else { continue }
+            if let path = weights.path { rankModelPaths[plan.model] = path }
+            desired.append(RankAssignment(instance: row.id, plan: plan, rank: rank, modelPath: weights.path ?? "", weightsReady: weights.ready))
         }
         await supervisor.reconcile(desired: desired, states: await gossipedRunnerStates())
     }

@@ -21,6 +21,13 @@ actor Node: Service {
     nonisolated let driver: PipelineDriver
     nonisolated let relay: ChatRelay
     nonisolated let router: PipelineRouter
+    /// Model files fetched from peers, and this node's files served to them.
+    nonisolated let fetcher: ModelFetcher
+    nonisolated let modelServer: ModelServer
+    /// This node's complete model files, as last scanned (what `modelServer` may serve).
+    nonisolated let heldFiles: HeldModelFiles
+    /// The file each model this node runs a rank of is read from (a partial one while it is fetched).
+    var rankModelPaths: [String: String] = [:]
     private let discovery: (any Discovery)?
     let logger: Logger
     /// Mesh addresses already handed to the mesh to keep a link to.
@@ -46,7 +53,7 @@ actor Node: Service {
         let router = PipelineRouter(me: identity.id, mesh: mesh, logger: logger)
         self.router = router
         let me = identity.id.hex
-        supervisor = RunnerSupervisor(
+        let supervisor = RunnerSupervisor(
             node: me,
             settings: .init(executable: configuration.runnerExecutable, threads: configuration.threads),
             hooks: .init(
@@ -67,13 +74,47 @@ actor Node: Service {
             ),
             logger: logger
         )
+        self.supervisor = supervisor
         driver = PipelineDriver(node: me, send: { message, floats, node in await router.deliver(message, floats: floats, to: node) }, metrics: metrics)
         relay = ChatRelay(send: { message, peer in
             guard let bytes = try? JSON.encode(message) else { return false }
             do { try await mesh.send(Frame(kind: .control, bytes: bytes), to: peer); return true } catch { return false }
         })
-        (nudges, nudge) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let (nudges, nudge) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        (self.nudges, self.nudge) = (nudges, nudge)
         router.attach(supervisor: supervisor, driver: driver)
+        let sendTransfer: @Sendable (TransferMessage, [UInt8], NodeID) async -> Bool = { message, payload, peer in
+            guard let bytes = try? message.encoded(payload: payload) else { return false }
+            do { try await mesh.send(Frame(kind: .transfer, bytes: bytes), to: peer); return true } catch { return false }
+        }
+        let held = HeldModelFiles()
+        heldFiles = held
+        modelServer = ModelServer(
+            settings: .init(bytesPerSecond: configuration.transferBytesPerSecond),
+            lookup: { sha256 in held.file(sha256: sha256).map { ($0.path, $0.manifest) } },
+            send: sendTransfer, logger: logger
+        )
+        fetcher = ModelFetcher(
+            settings: .init(modelsDirectory: configuration.modelsDirectory, bytesPerSecond: configuration.transferBytesPerSecond),
+            hooks: .init(
+                send: { message, peer in await sendTransfer(message, [], peer) },
+                completed: { model, path, manifest in
+                    catalog.remember(path: path, sha256: manifest.sha256, chunks: manifest.chunks)
+                    let models = Node.models(catalog, held: held)
+                    try? await gossip.updateRecord { $0.models = models }
+                    nudge.yield()
+                },
+                corrupt: { peer, model, chunk in
+                    metrics.transferCorruptChunks.increment()
+                    let what = chunk < 0 ? "a piece list" : "piece \(chunk)"
+                    await supervisor.report(error: "peer \(peer.short) sent \(what) of model \(model) that fails its digest; no longer fetching from it")
+                },
+                progress: { transfers in
+                    try? await gossip.updateRecord { $0.transfers = transfers.isEmpty ? nil : transfers }
+                }
+            ),
+            logger: logger
+        )
     }
 
     static func start(configuration: NodeConfiguration, logger baseLogger: Logger) async throws -> Node {
@@ -94,7 +135,7 @@ actor Node: Service {
             node: identity.id, epoch: identity.epoch,
             addresses: LocalAddresses.current(interfaces: configuration.interfaces),
             meshPort: UInt16(clamping: meshPort), apiPort: UInt16(clamping: configuration.apiPort),
-            resources: Self.resources(limit: configuration.memoryLimitBytes), models: Self.models(catalog)
+            resources: Self.resources(limit: configuration.memoryLimitBytes), models: []
         )
         let gossip = try GossipNode(record: record, identity: identity, transport: MeshGossipTransport(mesh: mesh, logger: logger), logger: logger)
         let discovery: (any Discovery)? = configuration.useMDNS
@@ -103,6 +144,8 @@ actor Node: Service {
             : nil
         logger.info("node \(identity.id.short) epoch \(identity.epoch): API on http://\(configuration.apiHost):\(configuration.apiPort), mesh port \(meshPort)")
         let node = Node(identity: identity, configuration: configuration, mesh: mesh, gossip: gossip, discovery: discovery, catalog: catalog, logger: logger)
+        let models = Self.models(catalog, held: node.heldFiles)
+        try? await gossip.updateRecord { $0.models = models }
         await node.relay.setServer { [weak node] (job: ChatJob) in
             guard let node else { throw APIError.unavailable("The node is stopping.") }
             return try await node.generate(job, forwarded: true)
@@ -146,6 +189,8 @@ actor Node: Service {
                 await gossip.receive(bytes: bytes, from: inbound.peer)
             case .tensor:
                 await router.receive(bytes, from: inbound.peer)
+            case .transfer:
+                await receiveTransfer(bytes, from: inbound.peer)
             case .control:
                 do {
                     await relay.receive(try JSONDecoder().decode(ChatRelayMessage.self, from: Data(bytes)), from: inbound.peer)
@@ -193,7 +238,7 @@ actor Node: Service {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(10))
             let resources = Self.resources(limit: configuration.memoryLimitBytes)
-            let models = Self.models(catalog)
+            let models = Self.models(catalog, held: heldFiles)
             let current = await gossip.ownRecord
             let memoryMoved = abs(Double(current.resources.memoryAvailableBytes) - Double(resources.memoryAvailableBytes)) > 256 * 1_048_576
             guard memoryMoved || current.models != models || current.resources.cores != resources.cores else { continue }
@@ -214,8 +259,14 @@ actor Node: Service {
     /// milliseconds): decode reads every weight once per token, so placement splits layers by it.
     private static let measuredThroughput = MemoryBandwidth.measure(bytes: 64 << 20, repeats: 3)
 
-    private static func models(_ catalog: ModelCatalog) -> [NodeRecord.ModelOnDisk] {
-        catalog.scan().map { .init(id: $0.id, sizeBytes: $0.sizeBytes, sha256: $0.sha256, shape: ModelShapes.shape(of: $0)) }
+    /// The models on disk as gossiped; also refreshes `held`, what this node serves to peers that fetch.
+    static func models(_ catalog: ModelCatalog, held: HeldModelFiles) -> [NodeRecord.ModelOnDisk] {
+        let files = catalog.scan()
+        held.replace(with: files)
+        return files.map { file in
+            .init(id: file.id, sizeBytes: file.sizeBytes, sha256: file.sha256, shape: ModelShapes.shape(of: file),
+                  chunkRoot: file.chunks.isEmpty ? nil : file.manifest.root, chunkBytes: UInt64(ModelManifest.defaultChunkBytes))
+        }
     }
 
     // MARK: Views for the API

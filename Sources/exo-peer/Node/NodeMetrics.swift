@@ -11,6 +11,7 @@ final class NodeMetrics: Sendable {
     let promptTokens: Counter
     let decodeTokensPerSecond: Gauge
     let runnerRestarts: Counter
+    let transferCorruptChunks: Counter
 
     init() {
         httpRequests = registry.makeCounter(descriptor: .init(namespace: "exo", metricName: "http_requests_total", unitName: "", helpText: "HTTP requests served"))
@@ -19,6 +20,7 @@ final class NodeMetrics: Sendable {
         generatedTokens = registry.makeCounter(descriptor: .init(namespace: "exo", metricName: "generated_tokens_total", unitName: "", helpText: "Tokens generated for chat completions"))
         promptTokens = registry.makeCounter(descriptor: .init(namespace: "exo", metricName: "prompt_tokens_total", unitName: "", helpText: "Prompt tokens processed"))
         runnerRestarts = registry.makeCounter(descriptor: .init(namespace: "exo", metricName: "runner_restarts_total", unitName: "", helpText: "Runner processes that died and were restarted"))
+        transferCorruptChunks = registry.makeCounter(descriptor: .init(namespace: "exo", metricName: "transfer_corrupt_chunks_total", unitName: "", helpText: "Model pieces from peers that failed their digest"))
         decodeTokensPerSecond = registry.makeGauge(descriptor: .init(namespace: "exo", metricName: "decode_tokens_per_second", unitName: "", helpText: "Decode speed of the last completed generation"))
     }
 

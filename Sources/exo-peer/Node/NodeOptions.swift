@@ -41,6 +41,9 @@ struct NodeOptions: ParsableArguments {
     @Option(name: .customLong("max-memory"), help: "MiB of memory placement may give this node's ranks (default: 80 % of the machine's memory).")
     var maxMemory: UInt64?
 
+    @Option(name: .customLong("transfer-rate"), help: "MB/s this node may spend fetching models from peers, and again serving them (0: no limit).")
+    var transferRate: Double = 100
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -50,6 +53,7 @@ struct NodeOptions: ParsableArguments {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be 1…65535, got \(port)") }
         guard (1...65535).contains(meshPort) else { throw ValidationError("--mesh-port must be 1…65535, got \(meshPort)") }
         guard (1...512).contains(threads) else { throw ValidationError("--threads must be 1…512, got \(threads)") }
+        guard transferRate.isFinite, transferRate >= 0 else { throw ValidationError("--transfer-rate must be a number of MB/s, 0 or more") }
         guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -69,7 +73,8 @@ struct NodeOptions: ParsableArguments {
             useMDNS: !noMDNS,
             networkKeyFile: (networkKey ?? env["EXO_NETWORK_KEY"]).map { URL(fileURLWithPath: $0) },
             threads: threads,
-            memoryLimitBytes: maxMemory.map { $0.multipliedReportingOverflow(by: 1 << 20).overflow ? UInt64.max : $0 << 20 }
+            memoryLimitBytes: maxMemory.map { $0.multipliedReportingOverflow(by: 1 << 20).overflow ? UInt64.max : $0 << 20 },
+            transferBytesPerSecond: transferRate * 1e6
         )
     }
 }
@@ -90,6 +95,8 @@ struct NodeConfiguration: Sendable {
     var threads = ProcessInfo.processInfo.activeProcessorCount
     /// Memory placement may count on at this node (`--max-memory`); nil: 80 % of the machine's.
     var memoryLimitBytes: UInt64? = nil
+    /// Pace of model transfers, each way (`--transfer-rate`); 0: no limit.
+    var transferBytesPerSecond: Double = 100e6
     /// The program started as `runner` for each rank: this build's own executable.
     var runnerExecutable = RunnerProcess.ownExecutable
 }

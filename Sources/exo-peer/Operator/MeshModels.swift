@@ -8,8 +8,18 @@ struct MeshModel: Encodable, Sendable, Equatable {
         var sha256: String
     }
 
+    /// A node fetching the model from its holders, and how far it is.
+    struct Fetcher: Encodable, Sendable, Equatable {
+        var node: String
+        var verifiedBytes: UInt64
+        var sizeBytes: UInt64
+        var ranksReady: Bool
+        var percent: Int { sizeBytes == 0 ? 100 : Int(verifiedBytes * 100 / sizeBytes) }
+    }
+
     var id: String
     var holders: [Holder]
+    var fetchers: [Fetcher] = []
     var layerCount: Int?
     var architecture: String?
     /// Ids of the instances serving this model, as the asked node derives them.
@@ -23,11 +33,12 @@ struct MeshModel: Encodable, Sendable, Equatable {
     var sha256: String? { Set(holders.map(\.sha256)).count == 1 ? holders.first?.sha256 : nil }
     var copiesDiffer: Bool { Set(holders.map(\.sha256)).count > 1 }
 
-    enum CodingKeys: String, CodingKey { case id, holders, layerCount, architecture, instances, servable, sizeBytes, sha256, copiesDiffer }
+    enum CodingKeys: String, CodingKey { case id, holders, fetchers, layerCount, architecture, instances, servable, sizeBytes, sha256, copiesDiffer }
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(id, forKey: .id)
         try c.encode(holders, forKey: .holders)
+        try c.encode(fetchers, forKey: .fetchers)
         try c.encodeIfPresent(layerCount, forKey: .layerCount)
         try c.encodeIfPresent(architecture, forKey: .architecture)
         try c.encode(instances, forKey: .instances)
@@ -52,6 +63,10 @@ enum MeshModels {
                 }
                 rows[model.id] = row
             }
+            for transfer in member.record.transfers ?? [] {
+                rows[transfer.model, default: MeshModel(id: transfer.model, holders: [], instances: [], servable: false)].fetchers.append(
+                    .init(node: member.id, verifiedBytes: transfer.verifiedBytes, sizeBytes: transfer.sizeBytes, ranksReady: transfer.ranksReady))
+            }
         }
         for entry in served.data {
             rows[entry.id, default: MeshModel(id: entry.id, holders: [], instances: [], servable: false)].servable = true
@@ -74,7 +89,7 @@ enum MeshModels {
             let layers: String = m.layerCount.map { String($0) } ?? "-"
             let size: String = m.sizeBytes.map(megabytes) ?? (m.holders.isEmpty ? "-" : "differs")
             let digest: String = m.sha256.map { String($0.prefix(12)) } ?? (m.copiesDiffer ? "DIFFERS" : "-")
-            let nodes: [String] = m.holders.map(holderName)
+            let nodes: [String] = m.holders.map(holderName) + m.fetchers.map { "\($0.node.shortNodeID)(fetching \($0.percent)%)" }
             return [
                 m.id, layers, size, digest,
                 nodes.isEmpty ? "-" : nodes.joined(separator: ","),

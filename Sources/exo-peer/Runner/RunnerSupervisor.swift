@@ -9,6 +9,9 @@ struct RankAssignment: Sendable, Equatable {
     var plan: Plan
     var rank: Int
     var modelPath: String
+    /// False while the rank's bytes of the model are still being fetched: the runner then stays idle, so
+    /// the barrier holds every rank of the plan before loading until they are present and verified.
+    var weightsReady = true
 
     var planHash: String { plan.hash.description }
 }
@@ -83,8 +86,14 @@ actor RunnerSupervisor {
         for (hash, slot) in slots where wanted[hash] == nil && !slot.stopping {
             stop(hash)
         }
-        for (hash, assignment) in wanted where slots[hash] == nil {
-            logger.info("starting runner", metadata: ["instance": "\(assignment.instance)", "plan": "\(hash)", "rank": "\(assignment.rank)"])
+        for (hash, assignment) in wanted {
+            guard slots[hash] == nil else {
+                // Same plan; the file may have moved (a fetch finished) or its weights become ready.
+                if slots[hash]?.stopping == false { slots[hash]?.assignment = assignment }
+                continue
+            }
+            logger.info("starting runner", metadata: ["instance": "\(assignment.instance)", "plan": "\(hash)", "rank": "\(assignment.rank)",
+                                                      "weights": "\(assignment.weightsReady ? "present" : "being fetched")"])
             slots[hash] = Slot(assignment: assignment, startedAt: clock.now)
             launch(hash)
         }
@@ -97,7 +106,8 @@ actor RunnerSupervisor {
         let states = states(merging: lastStates)
         for (hash, slot) in slots where !slot.stopping {
             guard let process = slot.process,
-                  let task = nextTask(forRank: slot.assignment.rank, of: slot.assignment.plan, states: states)
+                  let task = nextTask(forRank: slot.assignment.rank, of: slot.assignment.plan, states: states),
+                  task != .connectToGroup || slot.assignment.weightsReady
             else { continue }
             switch slot.state.handling(task) {
             case .accepted(let next):
@@ -200,6 +210,12 @@ actor RunnerSupervisor {
         slots[hash]?.state = .failed
         health.resources[resourceName(slot.assignment)] = .failed
         record(error: "rank \(slot.assignment.rank) of \(slot.assignment.instance): \(reason)")
+    }
+
+    /// An error found outside the runners (a peer that sent a corrupt model piece): it counts against health.
+    func report(error message: String) async {
+        record(error: message)
+        await publishIfChanged()
     }
 
     private func record(error message: String) {
