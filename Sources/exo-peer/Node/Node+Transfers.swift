@@ -16,7 +16,10 @@ extension Node {
         switch decoded.message {
         case .manifestRequest, .chunkRequest:
             await modelServer.receive(decoded.message, from: peer)
-        case .manifest, .chunk, .refused:
+        case .chunk:
+            let digest = Sodium.sha256(decoded.payload)
+            await fetcher.receive(decoded.message, payload: decoded.payload, digest: digest, from: peer)
+        case .manifest, .refused:
             await fetcher.receive(decoded.message, payload: decoded.payload, from: peer)
         }
     }

@@ -190,7 +190,9 @@ actor Node: Service {
             case .tensor:
                 await router.receive(bytes, from: inbound.peer)
             case .transfer:
-                await receiveTransfer(bytes, from: inbound.peer)
+                // Off this loop: hashing a piece, or a rate-limited upload, must not hold up gossip frames behind it.
+                let peer = inbound.peer
+                Task { await self.receiveTransfer(bytes, from: peer) }
             case .control:
                 do {
                     await relay.receive(try JSONDecoder().decode(ChatRelayMessage.self, from: Data(bytes)), from: inbound.peer)

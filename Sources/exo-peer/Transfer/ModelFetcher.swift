@@ -164,7 +164,8 @@ actor ModelFetcher {
 
     // MARK: Answers from peers
 
-    func receive(_ message: TransferMessage, payload: ArraySlice<UInt8>, from peer: NodeID) async {
+    /// An answer from `peer`. `digest` is the SHA-256 of a piece's bytes, computed by the caller off this actor.
+    func receive(_ message: TransferMessage, payload: ArraySlice<UInt8>, digest: String? = nil, from peer: NodeID) async {
         switch message {
         case .manifest(let id, let manifest):
             guard let asked = requests.removeValue(forKey: id), asked.peer == peer, let transfer = transfers[asked.sha256] else { return }
@@ -172,7 +173,7 @@ actor ModelFetcher {
         case .chunk(let id, let sha256, let chunk):
             guard let asked = requests.removeValue(forKey: id), asked.peer == peer, asked.sha256 == sha256, asked.chunk == chunk,
                   let transfer = transfers[sha256] else { return }
-            await received(chunk: chunk, bytes: payload, for: transfer, from: peer)
+            await received(chunk: chunk, bytes: payload, digest: digest ?? Sodium.sha256(payload), for: transfer, from: peer)
         case .refused(let id, _, _, let reason):
             guard let asked = requests.removeValue(forKey: id), asked.peer == peer, let transfer = transfers[asked.sha256] else { return }
             logger.debug("peer refused a transfer request: \(reason)", metadata: ["peer": "\(peer.short)", "model": "\(transfer.model)"])
@@ -228,9 +229,9 @@ actor ModelFetcher {
         }
     }
 
-    private func received(chunk: Int, bytes: ArraySlice<UInt8>, for transfer: Transfer, from peer: NodeID) async {
+    private func received(chunk: Int, bytes: ArraySlice<UInt8>, digest: String, for transfer: Transfer, from peer: NodeID) async {
         guard let file = transfer.file, var schedule = transfer.schedule, file.manifest.chunks.indices.contains(chunk) else { return }
-        let valid = bytes.count == file.manifest.range(ofChunk: chunk).count && Sodium.sha256(bytes) == file.manifest.chunks[chunk]
+        let valid = bytes.count == file.manifest.range(ofChunk: chunk).count && digest == file.manifest.chunks[chunk]
         let arrival = schedule.arrived(chunk: chunk, from: peer.hex, valid: valid)
         transfer.schedule = schedule
         switch arrival {

@@ -33,6 +33,8 @@ final class PartialModel {
         self.manifest = manifest
         dataPath = directory.appendingPathComponent("\(manifest.sha256).gguf").path
         statePath = directory.appendingPathComponent("\(manifest.sha256).json").path
+        // A link left by an earlier finished fetch of this file (see `finish`) must not be written through.
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: dataPath)) != nil { unlink(dataPath) }
         descriptor = open(dataPath, O_RDWR | O_CREAT, 0o644)
         guard descriptor >= 0 else { throw TransferError.disk("cannot open \(dataPath): \(String(cString: strerror(errno)))") }
         guard ftruncate(descriptor, off_t(manifest.sizeBytes)) == 0 else {
@@ -89,11 +91,13 @@ final class PartialModel {
         return bytes
     }
 
-    /// Moves the finished file to `destination` and forgets the partial state.
+    /// Moves the finished file to `destination` and forgets the partial state. A link to the new place stays
+    /// behind, so a runner handed the partial path before the move still opens the file.
     func finish(at destination: String) throws {
         guard rename(dataPath, destination) == 0 else {
             throw TransferError.disk("cannot move \(dataPath) to \(destination): \(String(cString: strerror(errno)))")
         }
+        symlink(destination, dataPath)
         unlink(statePath)
     }
 
