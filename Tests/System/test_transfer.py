@@ -6,6 +6,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 from lab import LAB, MODELS
@@ -82,6 +83,20 @@ def test_nodes_without_the_model_fetch_their_shards_and_a_three_rank_instance_se
     ids = start(lab, {1: ["--transfer-rate", "0"],
                       2: ["--models", str(empty_models(lab, 2)), "--transfer-rate", "0"],
                       3: ["--models", str(empty_models(lab, 3)), "--transfer-rate", "0"]})
+    # Gossip keeps flowing while the file does: the longest silence node 1 sees from a peer, sampled throughout.
+    silences, done = [], threading.Event()
+    def sample():
+        while not done.is_set():
+            try:
+                silences.extend(m["lastHeardSeconds"] or 0 for m in lab.json(1, "/state")["members"] if m["id"] != ids[1])
+            except Exception:
+                pass
+            time.sleep(0.05)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    time.sleep(3)
+    idle = max(silences)
+    silences.clear()
     proposed = time.monotonic()
     status, created = local(lab, 1, "POST", "/instances", {"model": MODEL, "min_nodes": 3})
     assert status == 201, created
@@ -99,13 +114,19 @@ def test_nodes_without_the_model_fetch_their_shards_and_a_three_rank_instance_se
         assert model["sha256"] == expected
         assert sha256(empty_models(lab, host) / f"{MODEL}.gguf") == expected
         assert transfer(lab, host) is None
+    done.set()
+    sampler.join()
     rates = [float(re.search(r"MB/s=([\d.]+)", line).group(1)) for host in (2, 3) for line in fetched_lines(lab.log(host))]
     assert len(rates) == 2, rates
     reference = socket_reference(lab, 1, 2)
     size = MODEL_FILE.stat().st_size
     print(f"\nempty node to all ranks ready: {ready:.2f} s; fetch throughput {rates} MB/s "
-          f"(two fetchers at once from one holder); plain socket {size / reference / 1e6:.1f} MB/s")
+          f"(two fetchers at once from one holder); plain socket {size / reference / 1e6:.1f} MB/s; "
+          f"longest gossip silence from a peer: {max(silences):.2f} s during the transfer, {idle:.2f} s idle before it")
     assert_clean_logs(lab, (1, 2, 3))
+    for host in (1, 2, 3):
+        # The failure detector's verdict on gossip during the transfer: no peer went quiet long enough to suspect.
+        assert "peer is suspect" not in lab.log(host), f"node {host} suspected a peer during the transfer"
     for host in (1, 2, 3):
         assert lab.stop(host) == 0
 

@@ -30,7 +30,7 @@ public actor MeshNode {
         let connectionID: Int
         let session: PeerSession
         let address: PeerAddress
-        let queue: AsyncStream<Frame>.Continuation
+        let queue: OutboundQueue
     }
 
     private enum Command: Sendable {
@@ -120,11 +120,11 @@ public actor MeshNode {
         // Leave room for the sealing overhead so the peer's cap never trips on our frames.
         guard frame.payload.readableBytes + 64 <= configuration.maximumPayload else { throw .frameTooLarge(frame.payload.readableBytes) }
         guard let link = links[peer] else { throw .notConnected(peer) }
-        switch link.queue.yield(frame) {
+        // Model transfer frames go in the bulk lane: gossip and pipeline frames never wait behind more than one.
+        switch link.queue.enqueue(frame, bulk: frame.kind == .transfer) {
         case .enqueued: return
         case .dropped: throw .peerBusy(peer)
         case .terminated: throw .notConnected(peer)
-        @unknown default: throw .notConnected(peer)
         }
     }
 
@@ -312,8 +312,8 @@ public actor MeshNode {
                 deadline.cancel()
                 guard let session = established else { return .handshakeFailed(.connectionClosed) }
                 let address = dialed ?? PeerAddress(host: remoteHost, port: Int(session.peerListenPort))
-                let (queue, queueContinuation) = AsyncStream.makeStream(of: Frame.self, bufferingPolicy: .bufferingOldest(self.configuration.outboundQueueLimit))
-                guard let connectionID = await self.register(session, address: address, queue: queueContinuation, countsAsPending: role == .responder) else {
+                let queue = OutboundQueue(urgentLimit: self.configuration.outboundQueueLimit, bulkLimit: 64)
+                guard let connectionID = await self.register(session, address: address, queue: queue, countsAsPending: role == .responder) else {
                     return .duplicate(session.peer)
                 }
                 logger[metadataKey: "peer"] = "\(session.peer.short)"
@@ -323,7 +323,7 @@ public actor MeshNode {
                     group.addTask {
                         var sealer = session.cipher
                         do {
-                            for await frame in queue {
+                            while let frame = await queue.next() {
                                 if sealer != nil {
                                     try await outbound.write(try sealer!.seal(frame))
                                 } else {
@@ -341,11 +341,11 @@ public actor MeshNode {
                     let keepalive = self.configuration.keepaliveInterval
                     group.addTask {
                         while (try? await Task.sleep(for: keepalive)) != nil {
-                            queueContinuation.yield(Frame(kind: .ping, bytes: []))
+                            queue.enqueue(Frame(kind: .ping, bytes: []))
                         }
                     }
-                    await self.readFrames(from: &frames, session: session, replies: queueContinuation, logger: linkLogger)
-                    queueContinuation.finish()
+                    await self.readFrames(from: &frames, session: session, replies: queue, logger: linkLogger)
+                    queue.finish()
                     group.cancelAll()
                 }
                 await self.unregister(session.peer, connectionID: connectionID)
@@ -359,7 +359,7 @@ public actor MeshNode {
 
     /// Delivers a peer's frames upward until it closes or breaks the protocol (which closes the link).
     private nonisolated func readFrames(from frames: inout NIOAsyncChannelInboundStream<Frame>.AsyncIterator, session: PeerSession,
-                                        replies: AsyncStream<Frame>.Continuation, logger: Logger) async {
+                                        replies: OutboundQueue, logger: Logger) async {
         var opener = session.cipher
         do {
             while var frame = try await frames.next() {
@@ -368,7 +368,7 @@ public actor MeshNode {
                 }
                 switch frame.kind {
                 case .ping:
-                    replies.yield(Frame(kind: .pong, payload: frame.payload))
+                    replies.enqueue(Frame(kind: .pong, payload: frame.payload))
                 case .pong:
                     break
                 case .control, .gossip, .tensor, .transfer:
@@ -422,7 +422,7 @@ public actor MeshNode {
     }
 
     /// Makes the link current unless the peer already has one that wins by the id rule; nil means "close this one".
-    private func register(_ session: PeerSession, address: PeerAddress, queue: AsyncStream<Frame>.Continuation,
+    private func register(_ session: PeerSession, address: PeerAddress, queue: OutboundQueue,
                           countsAsPending: Bool) -> Int? {
         if countsAsPending { pendingHandshakes -= 1 }
         counters.connectionsEstablished += 1

@@ -30,13 +30,14 @@ enum FetchStatus: Sendable, Equatable {
 /// arrival and written into a sparse partial file that survives restarts. A source that sends a bad piece is
 /// dropped and reported; the piece is asked of another. The finished file is checked against its SHA-256
 /// and moved into the models directory. Requests are paced by a byte-rate limit, at most two transfers run
-/// at once, and at most `perPeerLimit` requests are outstanding per source.
+/// at once, and at most `perPeerLimit` requests are outstanding per source (they wait in the link's bulk lane,
+/// behind gossip and pipeline frames).
 actor ModelFetcher {
     struct Settings: Sendable {
         var modelsDirectory: URL
         /// Bytes per second over all transfers; 0: no limit.
         var bytesPerSecond: Double
-        var perPeerLimit = 2
+        var perPeerLimit = 4
         var concurrentTransfers = 2
         var requestTimeout = 20.0
     }

@@ -9,17 +9,19 @@ import Glibc
 /// at full size with holes where pieces are missing, and `<sha256>.json` with the manifest and which
 /// pieces are written and verified. The catalog ignores the directory; a finished file is moved out of it.
 final class PartialModel {
+    /// Written once per fetch; the held pieces go in a small file of their own, rewritten per piece
+    /// (a manifest of a large model is hundreds of kilobytes).
     struct State: Codable {
         var model: String
         var manifest: ModelManifest
-        /// One bit per piece, lowest piece in the lowest bit of the first byte, as hex.
-        var held: String
     }
 
     let model: String
     let manifest: ModelManifest
     let dataPath: String
     private let statePath: String
+    /// One bit per piece, lowest piece in the lowest bit of the first byte, as hex.
+    private let heldPath: String
     private let descriptor: Int32
     private(set) var held: [Bool]
 
@@ -33,6 +35,7 @@ final class PartialModel {
         self.manifest = manifest
         dataPath = directory.appendingPathComponent("\(manifest.sha256).gguf").path
         statePath = directory.appendingPathComponent("\(manifest.sha256).json").path
+        heldPath = directory.appendingPathComponent("\(manifest.sha256).held").path
         // A link left by an earlier finished fetch of this file (see `finish`) must not be written through.
         if (try? FileManager.default.destinationOfSymbolicLink(atPath: dataPath)) != nil { unlink(dataPath) }
         descriptor = open(dataPath, O_RDWR | O_CREAT, 0o644)
@@ -44,10 +47,17 @@ final class PartialModel {
         }
         held = [Bool](repeating: false, count: manifest.chunkCount)
         if let data = FileManager.default.contents(atPath: statePath),
-           let saved = try? JSONDecoder().decode(State.self, from: data), saved.manifest == manifest {
-            let bits = Self.unpack(saved.held, count: manifest.chunkCount)
+           let saved = try? JSONDecoder().decode(State.self, from: data), saved.manifest == manifest,
+           let bitmap = FileManager.default.contents(atPath: heldPath) {
+            let bits = Self.unpack(String(decoding: bitmap, as: UTF8.self), count: manifest.chunkCount)
             for index in bits.indices where bits[index] {
                 if let bytes = try? read(chunk: index), Sodium.sha256(bytes) == manifest.chunks[index] { held[index] = true }
+            }
+        } else {
+            do {
+                try JSONEncoder().encode(State(model: model, manifest: manifest)).write(to: URL(fileURLWithPath: statePath), options: .atomic)
+            } catch {
+                throw TransferError.disk("cannot save \(statePath): \(error)")
             }
         }
         try save()
@@ -99,19 +109,20 @@ final class PartialModel {
         }
         symlink(destination, dataPath)
         unlink(statePath)
+        unlink(heldPath)
     }
 
     func discard() {
         unlink(dataPath)
         unlink(statePath)
+        unlink(heldPath)
     }
 
     private func save() throws {
-        let state = State(model: model, manifest: manifest, held: Self.pack(held))
         do {
-            try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: statePath), options: .atomic)
+            try Data(Self.pack(held).utf8).write(to: URL(fileURLWithPath: heldPath), options: .atomic)
         } catch {
-            throw TransferError.disk("cannot save \(statePath): \(error)")
+            throw TransferError.disk("cannot save \(heldPath): \(error)")
         }
     }
 
