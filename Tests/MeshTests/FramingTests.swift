@@ -51,7 +51,7 @@ import Testing
         _ = try? channel.finish()
     }
 
-    @Test(arguments: [0, 6, 15, 19, 200, 255] as [UInt8])
+    @Test(arguments: [0, 6, 15, 20, 200, 255] as [UInt8])
     func anUnknownKindIsRejected(kind: UInt8) throws {
         let channel = EmbeddedChannel(handler: ByteToMessageHandler(FrameDecoder()))
         var bytes = ByteBuffer()

@@ -31,3 +31,13 @@ import Testing
         #expect(await second == nil)
     }
 }
+
+@Suite struct OutboundQueueCancellationTests {
+    @Test func aCancelledWriterStopsWaiting() async {
+        let queue = OutboundQueue(urgentLimit: 1, bulkLimit: 1)
+        let writer = Task { await queue.next() }
+        try? await Task.sleep(for: .milliseconds(20))
+        writer.cancel()
+        #expect(await writer.value == nil)
+    }
+}

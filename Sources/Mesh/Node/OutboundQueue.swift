@@ -12,6 +12,8 @@ final class OutboundQueue: Sendable {
         var bulk: [Frame] = []
         var bulkHead = 0
         var finished = false
+        /// The writer's task was cancelled: it gets nil, as it would from a finished queue.
+        var cancelled = false
         var waiter: CheckedContinuation<Frame?, Never>?
 
         mutating func pop() -> Frame? {
@@ -67,22 +69,32 @@ final class OutboundQueue: Sendable {
         waiter?.resume(returning: nil)
     }
 
-    /// The next frame to write (urgent lane first), waiting for one; nil once finished and drained.
+    /// The next frame to write (urgent lane first), waiting for one; nil once finished and drained, or when
+    /// the waiting task is cancelled.
     func next() async -> Frame? {
         if let ready = state.withLock({ s -> Frame?? in
             if let frame = s.pop() { return .some(frame) }
-            return s.finished ? .some(nil) : nil
+            return s.finished || s.cancelled ? .some(nil) : nil
         }) {
             return ready
         }
-        return await withCheckedContinuation { continuation in
-            let immediate = state.withLock { s -> Frame?? in
-                if let frame = s.pop() { return .some(frame) }
-                if s.finished { return .some(nil) }
-                s.waiter = continuation
-                return nil
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let immediate = state.withLock { s -> Frame?? in
+                    if let frame = s.pop() { return .some(frame) }
+                    if s.finished || s.cancelled { return .some(nil) }
+                    s.waiter = continuation
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
             }
-            if let immediate { continuation.resume(returning: immediate) }
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<Frame?, Never>? in
+                s.cancelled = true
+                defer { s.waiter = nil }
+                return s.waiter
+            }
+            waiter?.resume(returning: nil)
         }
     }
 }
