@@ -50,11 +50,19 @@ struct BenchCommand: ParsableCommand {
         var prefill = 0.0, decode = 0.0
     }
 
+    /// Set in the child process that measures resident memory alone.
+    @Flag(help: .hidden)
+    var residentMemoryOnly = false
+
     func run() throws {
         let path: String
         do { path = try ModelLocator.resolve(model) } catch { throw CommandFailure("\(error)") }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let counts = threads.isEmpty ? Array(Set([1, cores])).sorted() : threads
+        if residentMemoryOnly {
+            try reportResidentMemory(path: path, threads: counts.max() ?? 1)
+            return
+        }
         let bandwidth = MemoryBandwidth.measure(bytes: 512 << 20, repeats: repeats)
         let weightBytes = try Self.bytesReadPerToken(path: path)
         let ceiling = bandwidth / Double(weightBytes)
@@ -78,7 +86,7 @@ struct BenchCommand: ParsableCommand {
             ours[count] = best
             print(String(format: "%7d  %13.1f  %12.1f  %15.2f", count, best.prefill, best.decode, best.decode / ceiling))
         }
-        if rssContext > 0 { try reportResidentMemory(path: path, threads: counts.max() ?? 1, text: text) }
+        if rssContext > 0 { try measureResidentMemoryInAFreshProcess(path: path, threads: counts.max() ?? 1) }
         if let python = llamaCppPython, let script = llamaCppScript {
             let reference = try Self.llamaCpp(python: python, script: script, model: path, prompt: prompt, decode: decode,
                                                threads: counts, repeats: repeats, text: text)
@@ -92,9 +100,22 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    /// Resident memory is measured by a child process that does nothing else (this one has touched the
+    /// bandwidth probe's 512 MB and run an engine per thread count, and the allocator keeps some of it).
+    func measureResidentMemoryInAFreshProcess(path: String, threads: Int) throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: RunnerProcess.ownExecutable)
+        child.arguments = ["bench", "--model", path, "--threads", "\(threads)", "--rss-context", "\(rssContext)", "--resident-memory-only"]
+        fflush(nil)  // our table first: the child writes to the same stdout
+        try child.run()
+        child.waitUntilExit()
+        guard child.terminationStatus == 0 else { throw CommandFailure("the resident-memory measurement exited with \(child.terminationStatus)") }
+    }
+
     /// Resident memory of this process after prefilling `rssContext` tokens into a cache of that
     /// size (the model's pages that were read, its own buffers, the KV cache), next to the file size.
-    func reportResidentMemory(path: String, threads: Int, text: String) throws {
+    func reportResidentMemory(path: String, threads: Int) throws {
+        let text = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 64)
         let engine: TextEngine
         do { engine = try TextEngine(path: path, threads: threads) } catch { throw CommandFailure("\(error)") }
         let context = min(rssContext, engine.model.config.contextLength)
@@ -104,8 +125,9 @@ struct BenchCommand: ParsableCommand {
         do { _ = try engine.model.prefill(tokens, cache: cache) } catch { throw CommandFailure("\(error)") }
         let fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let status = Self.memoryStatus()
-        print(String(format: "resident memory at %d-token context: %.1f MB (peak %.1f MB); model file %.1f MB; budget file + 100 MB = %.1f MB",
-                     context, Double(status.resident) / 1e6, Double(status.peak) / 1e6, Double(fileBytes) / 1e6, Double(fileBytes) / 1e6 + 100))
+        print(String(format: "resident memory at %d-token context (a fresh process): %.1f MB (peak %.1f MB); model file %.1f MB; budget file + 100 MB = %.1f MB (%.2f×)",
+                     context, Double(status.resident) / 1e6, Double(status.peak) / 1e6, Double(fileBytes) / 1e6, Double(fileBytes) / 1e6 + 100,
+                     Double(status.resident) / (Double(fileBytes) + 100e6)))
         withExtendedLifetime(cache) {}
     }
 
