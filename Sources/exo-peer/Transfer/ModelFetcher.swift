@@ -40,6 +40,8 @@ actor ModelFetcher {
         var perPeerLimit = 4
         var concurrentTransfers = 2
         var requestTimeout = 20.0
+        /// Seconds without a rank asking for a file before its fetch is paused (resumable).
+        var pauseAfter = 30.0
     }
 
     struct Hooks: Sendable {
@@ -72,6 +74,8 @@ actor ModelFetcher {
         var failure: String?
         var fetchedBytes: UInt64 = 0
         var loggedTenth = -1
+        /// When a rank last asked for this file (`ensure`); a fetch no rank wants any more is paused.
+        var wantedAt: Double = 0
 
         init(model: String, sha256: String, sizeBytes: UInt64, root: String, startedAt: ContinuousClock.Instant) {
             self.model = model
@@ -127,6 +131,7 @@ actor ModelFetcher {
                                                                  "bytes": "\(request.sizeBytes)", "sources": "\(request.sources.count)"])
             resume(transfer)
         }
+        transfer.wantedAt = now
         if let finished = transfer.finished { return .complete(path: finished) }
         if let failure = transfer.failure {
             // A failed transfer is forgotten once reported, so the next reconciliation starts it afresh.
@@ -150,6 +155,14 @@ actor ModelFetcher {
     /// Called about once a second: gives up requests that timed out and keeps transfers moving.
     func tick() async {
         for transfer in order.compactMap({ transfers[$0] }) {
+            if now - transfer.wantedAt > settings.pauseAfter, !transfer.verifying {
+                // The instance went away: stop, keeping what is verified on disk for a later fetch to resume.
+                logger.info("pausing model fetch: no rank of this node needs it now", metadata: [
+                    "model": "\(transfer.model)", "verified": "\(transfer.file?.heldBytes ?? 0) of \(transfer.sizeBytes) bytes",
+                ])
+                forget(transfer)
+                continue
+            }
             if let asked = transfer.manifestAsked, now - asked.at >= settings.requestTimeout {
                 logger.warning("no piece list from peer, asking another", metadata: ["model": "\(transfer.model)", "peer": "\(asked.peer.short)"])
                 transfer.manifestAsked = nil
@@ -387,6 +400,7 @@ actor ModelFetcher {
     // MARK: Reporting
 
     private func status(of transfer: Transfer) -> FetchStatus {
+        transfer.wantedAt = now
         if let finished = transfer.finished { return .complete(path: finished) }
         if let failure = transfer.failure { return .failed(failure) }
         guard let file = transfer.file, let schedule = transfer.schedule else { return .fetching(verifiedBytes: 0, sizeBytes: transfer.sizeBytes) }
