@@ -5,9 +5,9 @@ import Mesh
 import Testing
 @testable import exo_peer
 
-/// A manifest over `bytes` with pieces of `chunkBytes`.
+/// A manifest over `bytes` with pieces of `chunkBytes` (BLAKE2b-256 each, SHA-256 of the whole).
 private func manifest(of bytes: [UInt8], chunkBytes: Int) -> ModelManifest {
-    let chunks = stride(from: 0, to: bytes.count, by: chunkBytes).map { Sodium.sha256(Array(bytes[$0..<min($0 + chunkBytes, bytes.count)])) }
+    let chunks = stride(from: 0, to: bytes.count, by: chunkBytes).map { Sodium.blake2b(Array(bytes[$0..<min($0 + chunkBytes, bytes.count)])) }
     return ModelManifest(sha256: Sodium.sha256(bytes), sizeBytes: UInt64(bytes.count), chunkBytes: chunkBytes, chunks: chunks)
 }
 
@@ -29,6 +29,21 @@ private func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
         #expect(m.chunks(covering: 9000..<20_000) == 2..<3)
         #expect(m.chunks(covering: 5..<5).isEmpty)
         #expect(m.invalidity(sha256: m.sha256, sizeBytes: 10_000, root: m.root) == nil)
+    }
+
+    @Test func aFileHashedInOneReadGivesTheWholeSHA256AndEachPiecesBLAKE2b() throws {
+        let bytes = randomBytes(10_000, seed: 5)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("digests-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        let digests = try Sodium.digests(fileAt: path, chunkSize: 4096)
+        let expected = manifest(of: bytes, chunkBytes: 4096)
+        #expect(digests.sha256 == expected.sha256 && digests.pieces == expected.chunks)
+        // Fed piece by piece, the stream gives the same SHA-256 as the whole.
+        let stream = SHA256Stream()
+        for start in stride(from: 0, to: bytes.count, by: 4096) { stream.update(Array(bytes[start..<min(start + 4096, bytes.count)])) }
+        #expect(stream.finish() == Sodium.sha256(bytes))
+        #expect(Sodium.blake2b(bytes) != Sodium.sha256(bytes))
     }
 
     @Test func aManifestThatDoesNotMatchTheAdvertisedFileIsRefusedWithTheReason() throws {

@@ -92,8 +92,8 @@ public struct NodeRecord: Codable, Equatable, Sendable {
         public var sha256: String
         /// What placement needs, read from the GGUF header (absent when the file could not be read).
         public var shape: Shape?
-        /// SHA-256 over the concatenated SHA-256 digests of the file's `chunkBytes` pieces: a peer fetching the
-        /// file checks the piece list it is sent against this, then each piece against the list.
+        /// BLAKE2b-256 over the concatenated BLAKE2b-256 digests of the file's `chunkBytes` pieces: a peer fetching
+        /// the file checks the piece list it is sent against this, then each piece against the list.
         public var chunkRoot: String?
         public var chunkBytes: UInt64?
         public init(id: String, sizeBytes: UInt64, sha256: String, shape: Shape? = nil, chunkRoot: String? = nil, chunkBytes: UInt64? = nil) {

@@ -142,25 +142,31 @@ public enum Sodium {
         return NodeID(publicKey: digest).hex
     }
 
-    /// SHA-256 of a whole file and of each `chunkSize` piece of it, in one pass (model transfer verifies
-    /// pieces by the second and the finished file by the first).
-    public static func sha256(fileAt path: String, chunkSize: Int) throws -> (file: String, chunks: [String]) {
+    /// BLAKE2b-256 of bytes in memory, as lowercase hex: model pieces are checked by it (libsodium's
+    /// BLAKE2b is several times faster than its SHA-256 here).
+    public static func blake2b<Bytes: ContiguousBytes>(_ bytes: Bytes) -> String {
+        _ = initialized
+        var digest = [UInt8](repeating: 0, count: 32)
+        bytes.withUnsafeBytes { b in
+            _ = crypto_generichash(&digest, 32, b.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(b.count), nil, 0)
+        }
+        return NodeID(publicKey: digest).hex
+    }
+
+    /// SHA-256 of a whole file and BLAKE2b-256 of each `chunkSize` piece of it, in one read (model transfer
+    /// checks pieces by the second and the finished file by the first).
+    public static func digests(fileAt path: String, chunkSize: Int) throws -> (sha256: String, pieces: [String]) {
         try ensureInitialized()
         precondition(chunkSize > 0)
         guard let handle = FileHandle(forReadingAtPath: path) else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path]) }
         defer { try? handle.close() }
-        var state = crypto_hash_sha256_state()
-        crypto_hash_sha256_init(&state)
-        var chunks: [String] = []
+        let whole = SHA256Stream()
+        var pieces: [String] = []
         while let chunk = try handle.read(upToCount: chunkSize), !chunk.isEmpty {
-            chunk.withUnsafeBytes { b in
-                _ = crypto_hash_sha256_update(&state, b.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(b.count))
-            }
-            chunks.append(sha256(chunk))
+            whole.update(chunk)
+            pieces.append(blake2b(chunk))
         }
-        var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_bytes()))
-        crypto_hash_sha256_final(&state, &digest)
-        return (NodeID(publicKey: digest).hex, chunks)
+        return (whole.finish(), pieces)
     }
 
     /// A 32-byte key derived from arbitrary secret material (the network key file), by BLAKE2b.
@@ -171,5 +177,28 @@ public enum Sodium {
             _ = crypto_generichash(&key, key.count, m.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(m.count), nil, 0)
         }
         return key
+    }
+}
+
+/// SHA-256 fed piece by piece (a file fetched in pieces is hashed as its prefix grows, not read again at the end).
+public final class SHA256Stream {
+    private var state = crypto_hash_sha256_state()
+
+    public init() {
+        _ = Sodium.sha256([UInt8]())  // initializes libsodium
+        crypto_hash_sha256_init(&state)
+    }
+
+    public func update<Bytes: ContiguousBytes>(_ bytes: Bytes) {
+        bytes.withUnsafeBytes { b in
+            _ = crypto_hash_sha256_update(&state, b.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(b.count))
+        }
+    }
+
+    /// The digest as lowercase hex; the stream is spent.
+    public func finish() -> String {
+        var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_bytes()))
+        crypto_hash_sha256_final(&state, &digest)
+        return NodeID(publicKey: digest).hex
     }
 }

@@ -8,7 +8,7 @@ struct ModelFile: Sendable, Codable, Equatable {
     var path: String
     var sizeBytes: UInt64
     var sha256: String
-    /// SHA-256 of each `ModelManifest.defaultChunkBytes` piece, for peers that fetch the file.
+    /// BLAKE2b-256 of each `ModelManifest.defaultChunkBytes` piece, for peers that fetch the file.
     var chunks: [String] = []
 
     var manifest: ModelManifest { ModelManifest(sha256: sha256, sizeBytes: sizeBytes, chunkBytes: ModelManifest.defaultChunkBytes, chunks: chunks) }
@@ -35,16 +35,16 @@ struct ModelCatalog: Sendable {
                   let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 else { continue }
             let key = CacheKey(path: path, size: size, modified: modified)
             let digest: Digest
-            if let cached = cache[key], cached.chunks != nil {
+            if let cached = cache[key], cached.pieces != nil {
                 digest = cached
-            } else if let computed = try? Sodium.sha256(fileAt: path, chunkSize: ModelManifest.defaultChunkBytes) {
-                digest = Digest(sha256: computed.file, chunks: computed.chunks)
+            } else if let computed = try? Sodium.digests(fileAt: path, chunkSize: ModelManifest.defaultChunkBytes) {
+                digest = Digest(sha256: computed.sha256, pieces: computed.pieces)
                 cache[key] = digest
                 changed = true
             } else {
                 continue
             }
-            models.append(ModelFile(id: String(name.dropLast(5)), path: path, sizeBytes: size, sha256: digest.sha256, chunks: digest.chunks ?? []))
+            models.append(ModelFile(id: String(name.dropLast(5)), path: path, sizeBytes: size, sha256: digest.sha256, chunks: digest.pieces ?? []))
         }
         if changed { saveCache(cache) }
         return models
@@ -63,25 +63,25 @@ struct ModelCatalog: Sendable {
               let size = (attributes[.size] as? NSNumber)?.uint64Value,
               let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 else { return }
         var cache = loadCache()
-        cache[CacheKey(path: resolved, size: size, modified: modified)] = Digest(sha256: sha256, chunks: chunks)
+        cache[CacheKey(path: resolved, size: size, modified: modified)] = Digest(sha256: sha256, pieces: chunks)
         saveCache(cache)
     }
 
-    private struct Digest: Codable { var sha256: String; var chunks: [String]? }
+    private struct Digest: Codable { var sha256: String; var pieces: [String]? }
 
     private func loadCache() -> [CacheKey: Digest] {
         guard let data = try? Data(contentsOf: cacheFile),
               let entries = try? JSONDecoder().decode([CacheEntry].self, from: data) else { return [:] }
-        return Dictionary(entries.map { ($0.key, Digest(sha256: $0.sha256, chunks: $0.chunks)) }, uniquingKeysWith: { a, _ in a })
+        return Dictionary(entries.map { ($0.key, Digest(sha256: $0.sha256, pieces: $0.pieces)) }, uniquingKeysWith: { a, _ in a })
     }
 
     private func saveCache(_ cache: [CacheKey: Digest]) {
-        let entries = cache.map { CacheEntry(key: $0.key, sha256: $0.value.sha256, chunks: $0.value.chunks) }.sorted { $0.key.path < $1.key.path }
+        let entries = cache.map { CacheEntry(key: $0.key, sha256: $0.value.sha256, pieces: $0.value.pieces) }.sorted { $0.key.path < $1.key.path }
         if let data = try? JSONEncoder().encode(entries) { try? data.write(to: cacheFile, options: .atomic) }
     }
 
-    /// `chunks` is absent in caches written before model transfer; such entries are hashed again once.
-    private struct CacheEntry: Codable { var key: CacheKey; var sha256: String; var chunks: [String]? }
+    /// `pieces` (BLAKE2b-256 per piece) is absent in caches written before model transfer; such entries are hashed again once.
+    private struct CacheEntry: Codable { var key: CacheKey; var sha256: String; var pieces: [String]? }
 }
 
 /// The complete model files a node holds, by SHA-256, as last scanned: what it serves to peers that fetch them.

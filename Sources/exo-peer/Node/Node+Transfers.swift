@@ -17,7 +17,7 @@ extension Node {
         case .manifestRequest, .chunkRequest:
             await modelServer.receive(decoded.message, from: peer)
         case .chunk:
-            let digest = Sodium.sha256(decoded.payload)
+            let digest = Sodium.blake2b(decoded.payload)
             await fetcher.receive(decoded.message, payload: decoded.payload, digest: digest, from: peer)
         case .manifest, .refused:
             await fetcher.receive(decoded.message, payload: decoded.payload, from: peer)

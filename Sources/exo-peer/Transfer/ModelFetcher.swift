@@ -76,6 +76,9 @@ actor ModelFetcher {
         var loggedTenth = -1
         /// When a rank last asked for this file (`ensure`); a fetch no rank wants any more is paused.
         var wantedAt: Double = 0
+        /// The whole file's SHA-256, fed the held prefix as it grows, so the finished file is not read again.
+        var wholeHash: SHA256Stream?
+        var hashedPieces = 0
 
         init(model: String, sha256: String, sizeBytes: UInt64, root: String, startedAt: ContinuousClock.Instant) {
             self.model = model
@@ -178,7 +181,7 @@ actor ModelFetcher {
 
     // MARK: Answers from peers
 
-    /// An answer from `peer`. `digest` is the SHA-256 of a piece's bytes, computed by the caller off this actor.
+    /// An answer from `peer`. `digest` is the BLAKE2b-256 of a piece's bytes, computed by the caller off this actor.
     func receive(_ message: TransferMessage, payload: ArraySlice<UInt8>, digest: String? = nil, from peer: NodeID) async {
         switch message {
         case .manifest(let id, let manifest):
@@ -187,7 +190,7 @@ actor ModelFetcher {
         case .chunk(let id, let sha256, let chunk):
             guard let asked = requests.removeValue(forKey: id), asked.peer == peer, asked.sha256 == sha256, asked.chunk == chunk,
                   let transfer = transfers[sha256] else { return }
-            await received(chunk: chunk, bytes: payload, digest: digest ?? Sodium.sha256(payload), for: transfer, from: peer)
+            await received(chunk: chunk, bytes: payload, digest: digest ?? Sodium.blake2b(payload), for: transfer, from: peer)
         case .refused(let id, _, _, let reason):
             guard let asked = requests.removeValue(forKey: id), asked.peer == peer, let transfer = transfers[asked.sha256] else { return }
             logger.debug("peer refused a transfer request: \(reason)", metadata: ["peer": "\(peer.short)", "model": "\(transfer.model)"])
@@ -254,6 +257,7 @@ actor ModelFetcher {
                 try file.write(chunk: chunk, bytes: bytes)
                 transfer.schedule?.stored(chunk: chunk)
                 transfer.fetchedBytes += UInt64(bytes.count)
+                advanceWholeHash(transfer, latest: chunk, bytes: bytes)
             } catch {
                 transfer.schedule?.refused(chunk: chunk, by: peer.hex)
                 logger.error("cannot write fetched piece: \(error)", metadata: ["model": "\(transfer.model)"])
@@ -270,6 +274,28 @@ actor ModelFetcher {
             break
         }
         await pump(transfer)
+    }
+
+    /// Feeds the whole-file hash every piece of the held prefix not yet in it (the one just received from
+    /// memory, earlier ones read back from the page cache).
+    private func advanceWholeHash(_ transfer: Transfer, latest: Int, bytes: ArraySlice<UInt8>) {
+        guard let file = transfer.file, let prefix = transfer.schedule?.heldPrefix else { return }
+        if transfer.wholeHash == nil {
+            transfer.wholeHash = SHA256Stream()
+            transfer.hashedPieces = 0
+        }
+        while transfer.hashedPieces < prefix, let hash = transfer.wholeHash {
+            let index = transfer.hashedPieces
+            if index == latest {
+                hash.update(bytes)
+            } else if let stored = try? file.read(chunk: index) {
+                hash.update(stored)
+            } else {
+                transfer.wholeHash = nil  // read back at the end instead
+                return
+            }
+            transfer.hashedPieces += 1
+        }
     }
 
     /// Marks the pieces the ranks read as first in line: the header until it parses from the held prefix,
@@ -361,7 +387,13 @@ actor ModelFetcher {
         guard let file = transfer.file else { return }
         transfer.verifying = true
         let path = file.dataPath
-        let digest = await Task.detached(priority: .utility) { try? Sodium.sha256(fileAt: path) }.value
+        let digest: String?
+        if let hash = transfer.wholeHash, transfer.hashedPieces == file.manifest.chunkCount {
+            digest = hash.finish()
+            transfer.wholeHash = nil
+        } else {
+            digest = await Task.detached(priority: .utility) { try? Sodium.sha256(fileAt: path) }.value
+        }
         transfer.verifying = false
         guard digest == transfer.sha256 else {
             logger.error("fetched model does not match its digest; discarding it", metadata: ["model": "\(transfer.model)", "got": "\(digest ?? "unreadable")"])

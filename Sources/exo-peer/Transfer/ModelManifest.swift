@@ -1,7 +1,7 @@
 import Foundation
 import Mesh
 
-/// The piece list of a model file: its size, the piece size, and each piece's SHA-256. A fetcher takes it
+/// The piece list of a model file: its size, the piece size, and each piece's BLAKE2b-256. A fetcher takes it
 /// from any peer, checks it against the `chunkRoot` the holder signed into its record, and then checks
 /// every piece against it, so a bad piece is caught on arrival, not after the whole file.
 struct ModelManifest: Codable, Sendable, Equatable {
@@ -15,14 +15,14 @@ struct ModelManifest: Codable, Sendable, Equatable {
 
     var chunkCount: Int { chunks.count }
 
-    /// SHA-256 over the concatenated raw piece digests.
+    /// BLAKE2b-256 over the concatenated raw piece digests.
     var root: String { Self.root(of: chunks) }
 
     static func root(of chunks: [String]) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(chunks.count * 32)
         for chunk in chunks { bytes += HexBytes.decode(chunk) ?? [] }
-        return Sodium.sha256(bytes)
+        return Sodium.blake2b(bytes)
     }
 
     /// Why the manifest cannot describe the file advertised as `sha256`, `sizeBytes`, `root`; nil if it can.

@@ -51,7 +51,7 @@ final class PartialModel {
            let bitmap = FileManager.default.contents(atPath: heldPath) {
             let bits = Self.unpack(String(decoding: bitmap, as: UTF8.self), count: manifest.chunkCount)
             for index in bits.indices where bits[index] {
-                if let bytes = try? read(chunk: index), Sodium.sha256(bytes) == manifest.chunks[index] { held[index] = true }
+                if let bytes = try? read(chunk: index), Sodium.blake2b(bytes) == manifest.chunks[index] { held[index] = true }
             }
         } else {
             do {
