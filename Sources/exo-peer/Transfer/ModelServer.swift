@@ -72,16 +72,6 @@ actor ModelServer {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: Int(range.count))
-        var done = 0
-        let ok = bytes.withUnsafeMutableBytes { buffer -> Bool in
-            while done < buffer.count {
-                let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(range.lowerBound) + off_t(done))
-                guard n > 0 else { return false }
-                done += n
-            }
-            return true
-        }
-        return ok ? bytes : nil
+        return FileBytes.read(fd, range: range)
     }
 }

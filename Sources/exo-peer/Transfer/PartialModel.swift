@@ -75,28 +75,15 @@ final class PartialModel {
     func write(chunk index: Int, bytes: ArraySlice<UInt8>) throws {
         let range = manifest.range(ofChunk: index)
         guard bytes.count == range.count else { throw TransferError.disk("piece \(index) has \(bytes.count) bytes, expected \(range.count)") }
-        var written = 0
-        try bytes.withUnsafeBytes { buffer in
-            while written < buffer.count {
-                let n = pwrite(descriptor, buffer.baseAddress! + written, buffer.count - written, off_t(range.lowerBound) + off_t(written))
-                guard n > 0 else { throw TransferError.disk("cannot write \(dataPath): \(String(cString: strerror(errno)))") }
-                written += n
-            }
-        }
+        let complete = bytes.withUnsafeBytes { FileBytes.write($0, to: descriptor, at: range.lowerBound) }
+        guard complete else { throw TransferError.disk("cannot write \(dataPath): \(String(cString: strerror(errno)))") }
         held[index] = true
         try save()
     }
 
     func read(chunk index: Int) throws -> [UInt8] {
-        let range = manifest.range(ofChunk: index)
-        var bytes = [UInt8](repeating: 0, count: range.count)
-        var done = 0
-        try bytes.withUnsafeMutableBytes { buffer in
-            while done < buffer.count {
-                let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(range.lowerBound) + off_t(done))
-                guard n > 0 else { throw TransferError.disk("cannot read \(dataPath): \(String(cString: strerror(errno)))") }
-                done += n
-            }
+        guard let bytes = FileBytes.read(descriptor, range: manifest.range(ofChunk: index)) else {
+            throw TransferError.disk("cannot read \(dataPath): \(String(cString: strerror(errno)))")
         }
         return bytes
     }
@@ -155,5 +142,32 @@ extension PartialModel {
         let path = directory.appendingPathComponent("\(sha256).json").path
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         return (try? JSONDecoder().decode(State.self, from: data))?.manifest
+    }
+}
+
+/// Whole reads and writes at an offset (pread and pwrite may do part of the work per call).
+enum FileBytes {
+    static func read(_ descriptor: Int32, range: Range<UInt64>) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: Int(range.count))
+        var done = 0
+        let complete = bytes.withUnsafeMutableBytes { buffer -> Bool in
+            while done < buffer.count {
+                let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(range.lowerBound) + off_t(done))
+                guard n > 0 else { return false }
+                done += n
+            }
+            return true
+        }
+        return complete ? bytes : nil
+    }
+
+    static func write(_ buffer: UnsafeRawBufferPointer, to descriptor: Int32, at offset: UInt64) -> Bool {
+        var done = 0
+        while done < buffer.count {
+            let n = pwrite(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            guard n > 0 else { return false }
+            done += n
+        }
+        return true
     }
 }
