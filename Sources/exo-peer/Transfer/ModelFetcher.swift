@@ -42,6 +42,8 @@ actor ModelFetcher {
         var requestTimeout = 20.0
         /// Seconds without a rank asking for a file before its fetch is paused (resumable).
         var pauseAfter = 30.0
+        /// Seconds before a failed fetch (disk full, a file that does not match its digest) is tried again.
+        var retryAfterFailure = 30.0
     }
 
     struct Hooks: Sendable {
@@ -95,6 +97,8 @@ actor ModelFetcher {
     private var transfers: [String: Transfer] = [:]
     /// Files this fetcher finished, by SHA-256: asked again (before the catalog lists them), they are not fetched again.
     private var completed: [String: String] = [:]
+    /// Fetches that failed, by SHA-256, and when to try again.
+    private var failures: [String: (reason: String, retryAt: Double)] = [:]
     private var order: [String] = []
     private var requests: [UInt64: (sha256: String, chunk: Int?, peer: NodeID)] = [:]
     private var nextRequest: UInt64 = 1
@@ -123,6 +127,7 @@ actor ModelFetcher {
     /// Starts or continues fetching `request.sha256` and says how far it is.
     func ensure(_ request: FetchRequest) async -> FetchStatus {
         if let path = completed[request.sha256], FileManager.default.fileExists(atPath: path) { return .complete(path: path) }
+        if let failed = failures[request.sha256], now < failed.retryAt { return .failed(failed.reason) }
         let transfer: Transfer
         if let existing = transfers[request.sha256] {
             transfer = existing
@@ -137,8 +142,9 @@ actor ModelFetcher {
         transfer.wantedAt = now
         if let finished = transfer.finished { return .complete(path: finished) }
         if let failure = transfer.failure {
-            // A failed transfer is forgotten once reported, so the next reconciliation starts it afresh.
+            // A failed transfer is forgotten once reported and started afresh after a pause (not every second).
             forget(transfer)
+            failures[transfer.sha256] = (failure, now + settings.retryAfterFailure)
             return .failed(failure)
         }
         let newLayers = request.layers.filter { !transfer.layers.contains($0) }

@@ -46,6 +46,15 @@ final class PartialModel {
             throw TransferError.disk("cannot size \(dataPath) to \(manifest.sizeBytes) bytes: \(reason)")
         }
         held = [Bool](repeating: false, count: manifest.chunkCount)
+        var space = statvfs()
+        if fstatvfs(descriptor, &space) == 0 {
+            // The file is sparse: what is not yet written must still fit on the disk.
+            let free = UInt64(space.f_bavail) * UInt64(space.f_frsize)
+            let allocated = UInt64(max(0, Self.allocatedBytes(descriptor)))
+            if manifest.sizeBytes > allocated, manifest.sizeBytes - allocated > free {
+                throw TransferError.disk("\(model) needs \(manifest.sizeBytes - allocated) more bytes on disk, \(free) are free in \(directory.path)")
+            }
+        }
         if let data = FileManager.default.contents(atPath: statePath),
            let saved = try? JSONDecoder().decode(State.self, from: data), saved.manifest == manifest,
            let bitmap = FileManager.default.contents(atPath: heldPath) {
@@ -64,6 +73,11 @@ final class PartialModel {
     }
 
     deinit { close(descriptor) }
+
+    private static func allocatedBytes(_ descriptor: Int32) -> Int {
+        var info = stat()
+        return fstat(descriptor, &info) == 0 ? Int(info.st_blocks) * 512 : 0
+    }
 
     var heldCount: Int { held.count { $0 } }
 
