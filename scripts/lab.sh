@@ -5,6 +5,8 @@
 #   scripts/lab.sh up NAME N        create hosts NAME-1..NAME-N (10.77.X.1..N/24 on a private bridge)
 #   scripts/lab.sh exec NAME I CMD  run CMD in host I with its D-Bus (DBUS_SYSTEM_BUS_ADDRESS set)
 #   scripts/lab.sh ip NAME I        print host I's address
+#   scripts/lab.sh delay NAME I MS  hold every frame host I sends for MS ms (0: undo; prints what the
+#                                   forwarder it stops had forwarded); see below
 #   scripts/lab.sh down NAME        stop every daemon this lab started (by PID) and delete its namespaces
 #
 # Only the lab's own namespaces, links and daemons are touched; `down` is safe to repeat.
@@ -13,9 +15,11 @@ set -euo pipefail
 
 STATE_ROOT="${EXO_LAB_STATE:-/tmp/exo-lab}"
 cmd="${1:-}"; name="${2:-}"
-[ -n "$cmd" ] && [ -n "$name" ] || { sed -n '2,11p' "$0" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$name" ] || { sed -n '2,13p' "$0" >&2; exit 2; }
 [[ "$name" =~ ^[a-z][a-z0-9]{0,5}$ ]] || { echo "lab: NAME must be 1-6 lowercase letters/digits (interface names are short)" >&2; exit 2; }
 dir="$STATE_ROOT/$name"
+here="$(cd "$(dirname "$0")" && pwd)"
+PYTHON="${PYTHON:-python3}"
 
 # A /24 per lab name, so two labs can exist side by side.
 subnet_octet() { echo $(( ($(printf '%s' "$1" | cksum | cut -d' ' -f1) % 200) + 20 )); }
@@ -106,6 +110,62 @@ up() {
     echo "lab $name: $n hosts up ($(host_addr 1) … $(host_addr "$n"))" >&2
 }
 
+# Delay without sch_netem (this kernel has none): host I's hub-side end ${name}hI leaves the bridge and
+# a forwarder in the hub namespace (scripts/lab-delay.py, PID in host I's dir, so `down` ends it) copies
+# frames between it and a veth pair ${name}dI/${name}bI whose ${name}bI end takes its place on the bridge,
+# holding the frames host I sends for MS ms. Offloads go off on host I's eth0 and on ${name}bI so that
+# the frames the forwarder reads are complete (checksummed, at most MTU-sized).
+delay() {
+    local i="$1" ms="$2" hub="$name-hub" h="$dir/host$1"
+    [[ "$i" =~ ^[0-9]+$ ]] && [ -d "$h" ] || { echo "lab: no host $i in lab $name" >&2; exit 2; }
+    [[ "$ms" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "lab: MS must be a number" >&2; exit 2; }
+    if [ -f "$h/delay.pid" ]; then
+        stop_pid "$h/delay.pid"
+        # The stopped forwarder's last words: what it forwarded, and any frame it could not re-send.
+        tail -n 1 "$h/delay.log"
+    fi
+    if [[ "$ms" =~ ^0*(\.0*)?$ ]]; then
+        if ip -n "$hub" link show "${name}b$i" >/dev/null 2>&1; then
+            local master; master=$(port_master "${name}b$i")
+            ip -n "$hub" link del "${name}d$i"
+            ip -n "$hub" link set "${name}h$i" master "$master"
+        fi
+        return 0
+    fi
+    if ! ip -n "$hub" link show "${name}b$i" >/dev/null 2>&1; then
+        local master; master=$(port_master "${name}h$i")
+        ip -n "$hub" link add "${name}d$i" type veth peer name "${name}b$i"
+        ip netns exec "$hub" "$PYTHON" "$here/lab-delay.py" offloads-off "${name}b$i"
+        ip netns exec "$name-$i" "$PYTHON" "$here/lab-delay.py" offloads-off eth0
+        ip -n "$hub" link set "${name}h$i" nomaster
+        ip -n "$hub" link set "${name}b$i" master "$master"
+        ip -n "$hub" link set "${name}d$i" up
+        ip -n "$hub" link set "${name}b$i" up
+    fi
+    : > "$h/delay.log"
+    ip netns exec "$hub" "$PYTHON" -u "$here/lab-delay.py" forward "${name}h$i" "${name}d$i" "$ms" >> "$h/delay.log" 2>&1 &
+    echo $! > "$h/delay.pid"
+    for _ in $(seq 1 50); do
+        grep -q '^ready' "$h/delay.log" && return 0
+        kill -0 "$(cat "$h/delay.pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "lab: delay forwarder for host $i did not start; see $h/delay.log" >&2; cat "$h/delay.log" >&2; exit 1
+}
+
+port_master() { # the bridge a hub-side port is on (br0 when none)
+    local m; m=$(ip -n "$name-hub" -o link show "$1" | grep -o 'master [^ ]*' | cut -d' ' -f2)
+    echo "${m:-br0}"
+}
+
+stop_pid() { # $1 = pid file: SIGTERM the process we recorded there, wait up to 2 s, then SIGKILL
+    [ -f "$1" ] || return 0
+    local pid; pid=$(cat "$1"); rm -f "$1"
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+}
+
 down() {
     [ -d "$dir" ] || return 0
     local n; n=$(cat "$dir/size" 2>/dev/null || echo 0)
@@ -133,6 +193,7 @@ case "$cmd" in
     up) up "${3:?N}" ;;
     down) down ;;
     ip) host_addr "${3:?I}" ;;
+    delay) delay "${3:?I}" "${4:?MS}" ;;
     exec)
         i="${3:?I}"; shift 3
         exec env DBUS_SYSTEM_BUS_ADDRESS="unix:path=$dir/host$i/bus.sock" ip netns exec "$name-$i" "$@" ;;

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "scripts" / "lab.sh"
+DELAY = REPO / "scripts" / "lab-delay.py"
 BINARY = Path(os.environ.get("EXO_PEER_BIN", REPO / ".build" / "release" / "exo-peer"))
 MODELS = Path(os.environ.get("EXO_MODELS", Path.home() / ".exo-peer" / "models"))
 API_PORT = 52415
@@ -42,6 +44,7 @@ class Lab:
         self.name, self.size = name, size
         self.root = Path(tempfile.mkdtemp(prefix=f"exo-lab-{name}-"))
         self.nodes: dict[int, NodeProcess] = {}
+        self.delayed: dict[int, float] = {}
         subprocess.run([str(LAB), "up", name, str(size)], check=True)
 
     # --- hosts -------------------------------------------------------------------------------
@@ -91,10 +94,36 @@ class Lab:
     # --- network faults ------------------------------------------------------------------------
     def drop_outbound(self, host: int, percent: int) -> None:
         """Drops `percent` % of the packets host sends, at random (nftables; this kernel has no sch_netem,
-        so loss is emulated and delay is not). Applied on every host, each link loses that share."""
+        so loss is emulated; see `delay`). Applied on every host, each link loses that share."""
         self.run(host, "nft", "add", "table", "inet", "exolab")
         self.run(host, "nft", "add", "chain", "inet", "exolab", "out", "{ type filter hook output priority 0; }")
         self.run(host, "nft", "add", "rule", "inet", "exolab", "out", "oifname", "eth0", "numgen", "random", "mod", "100", "<", str(percent), "drop")
+
+    def delay(self, host: int, ms: float) -> str:
+        """Holds every frame `host` sends for `ms` ms (0 undoes it), as `netem delay` on its eth0 would.
+
+        This kernel has no sch_netem, so a forwarder in the hub namespace (scripts/lab-delay.py, started
+        by `lab.sh delay`, its PID recorded so that `close` ends it) stands between the host and the bridge.
+        Delay only what a host sends: applied on every host, each direction of each link waits `ms`
+        and a round trip between two hosts grows by 2 × `ms` (`ping` measures it).
+        Returns the report of the forwarder this replaces, if any: frames forwarded each way, and
+        "failed"/"oversized" counts, which stay absent while offloads are off as they should be."""
+        result = subprocess.run([str(LAB), "delay", self.name, str(host), str(ms)], check=True, capture_output=True,
+                                text=True, env={**os.environ, "PYTHON": sys.executable})
+        if ms:
+            self.delayed[host] = ms
+        else:
+            self.delayed.pop(host, None)
+        return result.stdout.strip()
+
+    def ping(self, host: int, target: int, count: int = 20) -> dict:
+        """ICMP round trips from `host` to `target` in ms: {min, median, max, received, lost} (no ping binary here)."""
+        result = self.run(host, sys.executable, str(DELAY), "ping", self.address(target), str(count), timeout=count * 1.1 + 10)
+        return json.loads(result.stdout)
+
+    def _port(self, host: int) -> str:
+        """The hub-side interface that puts `host` on a bridge (the forwarder's pair end when delayed)."""
+        return f"{self.name}{'b' if host in self.delayed else 'h'}{host}"
 
     def partition(self, *groups: list[int]) -> None:
         """Puts each group of hosts on a bridge of its own, so hosts only reach their own group."""
@@ -105,13 +134,13 @@ class Lab:
                 subprocess.run(["ip", "-n", hub, "link", "add", bridge, "type", "bridge"], check=False, capture_output=True)
                 subprocess.run(["ip", "-n", hub, "link", "set", bridge, "up"], check=True)
             for host in group:
-                subprocess.run(["ip", "-n", hub, "link", "set", f"{self.name}h{host}", "master", bridge], check=True)
+                subprocess.run(["ip", "-n", hub, "link", "set", self._port(host), "master", bridge], check=True)
 
     def heal(self) -> None:
         """Every host back on the one bridge."""
         hub = f"{self.name}-hub"
         for host in range(1, self.size + 1):
-            subprocess.run(["ip", "-n", hub, "link", "set", f"{self.name}h{host}", "master", "br0"], check=True)
+            subprocess.run(["ip", "-n", hub, "link", "set", self._port(host), "master", "br0"], check=True)
 
     # --- HTTP from inside a host's namespace -------------------------------------------------
     def http(self, host: int, path: str, *, method: str = "GET", body: dict | None = None,
@@ -150,6 +179,7 @@ class Lab:
             if node.alive():
                 os.kill(node.pid, signal.SIGKILL)
                 node.process.wait()
+        # `down` also ends the delay forwarders, by the PIDs `lab.sh delay` recorded, before the namespaces go.
         subprocess.run([str(LAB), "down", self.name], check=False)
 
     def __enter__(self) -> "Lab":
