@@ -4,5 +4,6 @@
 # Extra arguments go to `exo-peer sim` (e.g. --nodes 1000 --seed 2). Exit status 1 when a target is missed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product exo-peer >&2
+# The flags of `make test` (Makefile BUILD_FLAGS): another set would rebuild every module.
+swift build -c release -Xswiftc -enable-testing --product exo-peer >&2
 exec .build/release/exo-peer sim --verbose "$@"

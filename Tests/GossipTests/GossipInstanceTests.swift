@@ -232,6 +232,25 @@ struct GossipScaleTests {
         #expect(a.vectorSummary == b.vectorSummary)
     }
 
+    @Test func aSuspectIsToldSoInEveryMessageItIsSentAndRefutesAtOnce() throws {
+        let nodes = try cluster(12)
+        var a = nodes[0]
+        var b = nodes[1]
+        // Older rumours about ten others fill the piggyback slots (8) before the one about b.
+        for other in nodes[2...] { _ = a.peerDisconnected(other.id, now: .seconds(1)) }
+        let suspicion = Rumour(kind: .suspect, subject: b.id, stamp: b.ownSigned.stamp)
+        let probe = Fixture.sent(a.peerDisconnected(b.id, now: .seconds(1))).filter { $0.1 == b.id }
+        #expect(probe.count == 1, "the confirmation probe")
+        #expect(probe.allSatisfy { $0.0.rumours.contains(suspicion) })
+        // Until b would be declared dead (disconnectConfirmTimeout 1.5 s), every message a sends it says so.
+        let later = Fixture.sent(Fixture.tick(&a, from: .milliseconds(1100), to: .seconds(2))).filter { $0.1 == b.id }
+        #expect(!later.isEmpty && later.allSatisfy { $0.0.rumours.contains(suspicion) }, "every later message too")
+        guard let ping = probe.first?.0 else { return }
+        let reply = b.receive(ping, from: a.id, now: .seconds(1))
+        #expect(b.ownSigned.stamp > suspicion.stamp, "b refuted")
+        #expect(Fixture.records(reply, to: a.id).map(\.stamp) == [b.ownSigned.stamp])
+    }
+
     @Test func aLostDirectProbeIsRetriedThroughOtherMembersBeforeSuspicion() throws {
         var nodes = try cluster(5)
         var a = nodes[0]

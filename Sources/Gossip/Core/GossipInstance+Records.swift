@@ -224,10 +224,23 @@ extension GossipInstance {
     }
 
     /// Builds a message with this node's stamp and the rumours due for piggybacking.
+    ///
+    /// A member suspected here is told so in every message it is sent (confirmation probes first), so if it
+    /// runs it refutes at once. Left to the rumour queue, that news reached it only by chance: after a
+    /// partition healed at N = 1,000, suspicions crossed in tens of milliseconds but their subjects took up
+    /// to 1.4 s to hear of them, and each late refutation was a new record every node had to fetch.
     mutating func send(_ body: GossipMessage.Body, to peer: NodeID, _ out: inout [GossipDirective]) {
         var carried: [Rumour] = []
+        if let member = members[peer], member.liveness == .suspect {
+            carried.append(Rumour(kind: .suspect, subject: peer, stamp: member.stamp))
+        }
+        let toldSuspect = !carried.isEmpty
         var index = 0
         while index < rumours.count, carried.count < settings.maxPiggyback {
+            if toldSuspect, rumours[index].rumour.subject == peer {
+                index += 1
+                continue
+            }
             carried.append(rumours[index].rumour)
             rumours[index].remaining -= 1
             if rumours[index].remaining <= 0 { rumours.remove(at: index) } else { index += 1 }

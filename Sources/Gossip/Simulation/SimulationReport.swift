@@ -127,7 +127,17 @@ public struct SimulationReport: Sendable {
         cluster.run(for: settings.suspicionTimeout + .seconds(2))
         phase("partition")
         cluster.heal()
-        let heal = cluster.run(until: { converged($0) }, step: .milliseconds(50), limit: .seconds(30))
+        let healStart = cluster.now
+        let stampsAtHeal = cluster.nodes.map(\.ownSigned.stamp)
+        let heal = cluster.run(until: { c in
+            // Verbose: how the heal proceeds (nodes that refuted a suspicion or death, pairs still apart).
+            if let progress {
+                let refuted = c.running.count { c.nodes[$0].ownSigned.stamp > stampsAtHeal[$0] }
+                progress("  heal +\(String(format: "%.2f", (c.now - healStart).seconds)) s: \(refuted) refuted, "
+                         + "\(unconvergedPairs(c)) pairs apart, \(c.messagesDelivered - lastMessages) messages")
+            }
+            return converged(c)
+        }, step: .milliseconds(50), limit: .seconds(30))
         phase("heal")
 
         return SimulationReport(
@@ -168,6 +178,19 @@ public struct SimulationReport: Sendable {
     /// Deaths declared of nodes that were running.
     static func deaths(in cluster: SimulatedCluster) -> Int {
         cluster.livenessLog.count { $0.liveness == .dead && cluster.states[$0.subject] != .crashed }
+    }
+
+    /// Ordered pairs of running nodes (i, j) where i lacks j's current content or does not see j alive.
+    static func unconvergedPairs(_ c: SimulatedCluster) -> Int {
+        let live = c.running
+        var apart = 0
+        for i in live {
+            for j in live where j != i {
+                if c.nodes[i].members[c.ids[j]]?.record.contentStamp != c.nodes[j].ownRecord.contentStamp
+                    || c.nodes[i].liveness(of: c.ids[j]) != .alive { apart += 1 }
+            }
+        }
+        return apart
     }
 
     /// Every running node holds every running node's current content and sees it alive (a later `seen`-only
