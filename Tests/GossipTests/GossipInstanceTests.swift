@@ -187,3 +187,94 @@ struct GossipInstanceTests {
         #expect(try GossipWire.decode(GossipWire.encode(digest)) == digest)
     }
 }
+
+@Suite("Gossip reconciliation and probing at scale")
+struct GossipScaleTests {
+    /// `n` instances that all hold each other's first records.
+    func cluster(_ n: Int) throws -> [GossipInstance] {
+        var nodes = try (1...n).map { try Fixture.instance(UInt64($0)) }
+        let records = nodes.map(\.ownSigned)
+        for i in nodes.indices { for r in records where r.signer != nodes[i].id { _ = nodes[i].learn(r, now: .zero) } }
+        return nodes
+    }
+
+    @Test func vectorsThatDifferHaveDifferentSummaries() throws {
+        // Two members moving 1.1 -> 1.2 used to cancel out in a sum of plain FNV-1a hashes.
+        let ids = (1...200).map { Fixture.simulatedID(UInt64($0)) }
+        let old = Dictionary(uniqueKeysWithValues: ids.map { ($0, Stamp(epoch: 1, version: 1)) })
+        for a in 0..<ids.count { for b in (a + 1)..<min(ids.count, a + 20) {
+            var new = old
+            new[ids[a]] = Stamp(epoch: 1, version: 2)
+            new[ids[b]] = Stamp(epoch: 1, version: 2)
+            #expect(new.summary != old.summary)
+        } }
+    }
+
+    @Test func largeVectorsReconcileOnlyTheBucketsThatDiffer() throws {
+        var nodes = try cluster(100)
+        var a = nodes.removeFirst()
+        var b = nodes.removeFirst()
+        _ = try nodes[0].updateLocal(now: .seconds(1)) { $0.apiPort = 7 }
+        _ = a.learn(nodes[0].ownSigned, now: .seconds(1))
+        #expect(a.vectorSummary != b.vectorSummary)
+        // b opens: a large vector is summarised per bucket, not sent whole.
+        let syn = b.receive(GossipMessage(stamp: a.ownSigned.stamp, body: .syn(summary: a.vectorSummary, count: a.vector.count)), from: a.id, now: .seconds(1))
+        guard case .buckets(let summaries)? = Fixture.sent(syn).first?.0.body else { Issue.record("no bucket summaries"); return }
+        let digest = a.receive(GossipMessage(stamp: b.ownSigned.stamp, body: .buckets(summaries)), from: b.id, now: .seconds(1))
+        guard case .bucketDigest(let entries, let buckets)? = Fixture.sent(digest).first?.0.body else { Issue.record("no bucket digest"); return }
+        #expect(buckets == [GossipInstance.bucket(of: nodes[0].id)])
+        #expect(entries.entries.count < 20, "only one bucket's entries travel")
+        let answer = b.receive(GossipMessage(stamp: a.ownSigned.stamp, body: .bucketDigest(entries, buckets: buckets)), from: a.id, now: .seconds(1))
+        let requests = Fixture.sent(answer).compactMap { m, _ -> [NodeID: Stamp]? in if case .digest(let v, false) = m.body { v.entries } else { nil } }
+        #expect(requests.first.map { Array($0.keys) } == [nodes[0].id])
+        let records = a.receive(Fixture.sent(answer).first { if case .digest = $0.0.body { true } else { false } }!.0, from: b.id, now: .seconds(1))
+        for record in Fixture.records(records, to: b.id) { _ = b.learn(record, now: .seconds(1)) }
+        #expect(a.vectorSummary == b.vectorSummary)
+    }
+
+    @Test func aSuspectIsToldSoInEveryMessageItIsSentAndRefutesAtOnce() throws {
+        let nodes = try cluster(12)
+        var a = nodes[0]
+        var b = nodes[1]
+        // Older rumours about ten others fill the piggyback slots (8) before the one about b.
+        for other in nodes[2...] { _ = a.peerDisconnected(other.id, now: .seconds(1)) }
+        let suspicion = Rumour(kind: .suspect, subject: b.id, stamp: b.ownSigned.stamp)
+        let probe = Fixture.sent(a.peerDisconnected(b.id, now: .seconds(1))).filter { $0.1 == b.id }
+        #expect(probe.count == 1, "the confirmation probe")
+        #expect(probe.allSatisfy { $0.0.rumours.contains(suspicion) })
+        // Until b would be declared dead (disconnectConfirmTimeout 1.5 s), every message a sends it says so.
+        let later = Fixture.sent(Fixture.tick(&a, from: .milliseconds(1100), to: .seconds(2))).filter { $0.1 == b.id }
+        #expect(!later.isEmpty && later.allSatisfy { $0.0.rumours.contains(suspicion) }, "every later message too")
+        guard let ping = probe.first?.0 else { return }
+        let reply = b.receive(ping, from: a.id, now: .seconds(1))
+        #expect(b.ownSigned.stamp > suspicion.stamp, "b refuted")
+        #expect(Fixture.records(reply, to: a.id).map(\.stamp) == [b.ownSigned.stamp])
+    }
+
+    @Test func aLostDirectProbeIsRetriedThroughOtherMembersBeforeSuspicion() throws {
+        var nodes = try cluster(5)
+        var a = nodes[0]
+        // Tick until a probes someone; drop the ping (lost), and let the deadline pass.
+        var t = Duration.zero
+        var probe: (seq: UInt64, to: NodeID)?
+        while probe == nil, t < .seconds(2) {
+            for (m, to) in Fixture.sent(a.tick(now: t)) { if case .ping(let seq) = m.body, seq > 0 { probe = (seq, to) } }
+            t += .milliseconds(100)
+        }
+        guard let probe else { Issue.record("no probe"); return }
+        let expired = a.tick(now: t + .milliseconds(500))
+        let requests = Fixture.sent(expired).filter { if case .pingReq(seq: probe.seq, target: probe.to) = $0.0.body { true } else { false } }
+        #expect(!requests.isEmpty && requests.count <= 3)
+        #expect(a.liveness(of: probe.to) == .alive, "not suspect while indirect probes are out")
+        // One helper relays: it pings the target, the target acks, the helper tells a.
+        let helperIndex = nodes.firstIndex { $0.id == requests[0].1 }!
+        let targetIndex = nodes.firstIndex { $0.id == probe.to }!
+        let relayed = nodes[helperIndex].receive(requests[0].0, from: a.id, now: t + .milliseconds(500))
+        let ping = Fixture.sent(relayed).first { $0.1 == probe.to }!.0
+        let ack = Fixture.sent(nodes[targetIndex].receive(ping, from: nodes[helperIndex].id, now: t + .milliseconds(501))).first!.0
+        let told = Fixture.sent(nodes[helperIndex].receive(ack, from: probe.to, now: t + .milliseconds(502))).first { $0.1 == a.id }!.0
+        _ = a.receive(told, from: nodes[helperIndex].id, now: t + .milliseconds(503))
+        _ = a.tick(now: t + .milliseconds(1100))
+        #expect(a.liveness(of: probe.to) == .alive)
+    }
+}

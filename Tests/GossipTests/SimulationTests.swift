@@ -3,7 +3,7 @@ import Testing
 
 @Suite("Simulation targets", .serialized)
 struct SimulationTests {
-    @Test(arguments: [(10, SimulatedCluster.Signing.ed25519), (100, .simulated)])
+    @Test(arguments: [(10, SimulatedCluster.Signing.ed25519), (100, .simulated), (200, .simulated)])
     func theClusterMeetsDesignTargets(_ nodes: Int, _ signing: SimulatedCluster.Signing) throws {
         var settings = GossipSettings()
         // Signed `seen` vectors are exercised at 10 nodes; at 100 they only slow the debug build down.
@@ -17,6 +17,7 @@ struct SimulationTests {
         #expect(report.falseDeathsUnderPause == 0)
         #expect(report.healConvergence != nil && report.healConvergence! <= targets.heal, "heal \(String(describing: report.healConvergence))")
         #expect(report.idleBytesPerSecondPerNode <= targets.idleBytesPerSecond, "idle \(report.idleBytesPerSecondPerNode) B/s")
+        #expect(report.meetsTargets)
         #expect(report.idleBytesPerSecondPerNode > 0, "idle traffic was measured")
     }
 

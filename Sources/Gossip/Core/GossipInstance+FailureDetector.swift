@@ -5,7 +5,7 @@ import Mesh
 extension GossipInstance {
     /// Any message from `peer` is direct proof that it runs.
     mutating func heard(_ peer: NodeID, stamp: Stamp?, now: Duration, _ out: inout [GossipDirective]) {
-        guard var member = members[peer] else {
+        guard let member = members[peer] else {
             // Unknown (or buried) sender with something newer: pull its record.
             if let stamp, stamp > (tombstones[peer]?.stamp ?? Stamp(epoch: 0, version: 0)) {
                 send(.digest(WireVector([peer: Stamp(epoch: 0, version: 0)]), reply: false), to: peer, &out)
@@ -17,14 +17,12 @@ extension GossipInstance {
         }
         switch member.liveness {
         case .alive:
-            member.lastHeard = now
-            members[peer] = member
+            members[peer]?.lastHeard = now
         case .suspect:
-            member.lastHeard = now
-            member.liveness = .alive
-            member.since = now
-            member.suspicion = nil
-            members[peer] = member
+            members[peer]?.lastHeard = now
+            members[peer]?.liveness = .alive
+            members[peer]?.since = now
+            members[peer]?.suspicion = nil
             suspects.removeAll { $0 == peer }
             out.append(.liveness(peer, .alive))
         case .dead:
@@ -42,10 +40,12 @@ extension GossipInstance {
     mutating func apply(_ rumour: Rumour, from peer: NodeID, now: Duration, _ out: inout [GossipDirective]) {
         if rumour.subject == id {
             guard rumour.stamp >= ownSigned.stamp else { return }
-            // Refute: a newer version proves we are alive; push it to the accuser too.
+            // Refute: a newer version proves we are alive; push it to the accuser too, who forwards it on
+            // its side (after a partition, the nodes that declared us dead are exactly the ones we cannot
+            // reach through our own view).
             guard (try? resign(now: now) { _ in }) != nil else { return }
             push([ownSigned], hops: settings.pushHops, excluding: [peer], &out)
-            send(.records([ownSigned], hops: 0), to: peer, &out)
+            send(.records([ownSigned], hops: settings.pushHops), to: peer, &out)
             return
         }
         guard let member = members[rumour.subject], rumour.stamp >= member.stamp else { return }
@@ -69,6 +69,7 @@ extension GossipInstance {
         member.nextConfirmProbe = now
         members[node] = member
         suspects.append(node)
+        nextSuspicionDeadline = min(nextSuspicionDeadline, now + suspicionTimeout(reason))
         spread(Rumour(kind: .suspect, subject: node, stamp: member.stamp))
         out.append(.liveness(node, .suspect))
         confirm(node, now: now, &out)
@@ -77,6 +78,7 @@ extension GossipInstance {
     mutating func declareDead(_ node: NodeID, now: Duration, _ out: inout [GossipDirective]) {
         guard var member = members[node], member.liveness == .alive || member.liveness == .suspect else { return }
         member.liveness = .dead
+        deadCount += 1
         member.since = now
         member.suspicion = nil
         members[node] = member
@@ -86,36 +88,68 @@ extension GossipInstance {
         out.append(.liveness(node, .dead))
     }
 
-    /// Probes unanswered by their deadline make an alive target suspect.
+    /// A direct probe unanswered by its deadline is retried through `indirectProbes` other members (SWIM
+    /// `ping-req`); an alive target becomes suspect only when those go unanswered too.
     mutating func expireProbes(now: Duration, _ out: inout [GossipDirective]) {
+        relays.removeAll { $0.deadline <= now }
         guard pendingProbes.contains(where: { $0.deadline <= now }) else { return }
         let expired = pendingProbes.filter { $0.deadline <= now }
         pendingProbes.removeAll { $0.deadline <= now }
         for probe in expired where members[probe.target]?.liveness == .alive {
+            if !probe.indirect, settings.indirectProbes > 0 {
+                let helpers = randomPeers(settings.indirectProbes, excluding: [probe.target], alive: true)
+                if !helpers.isEmpty {
+                    for helper in helpers { send(.pingReq(seq: probe.seq, target: probe.target), to: helper, &out) }
+                    pendingProbes.append((probe.seq, probe.target, now + settings.probeTimeout, true))
+                    continue
+                }
+            }
             suspect(probe.target, because: .missedProbes, now: now, &out)
         }
     }
 
-    /// Suspects are probed directly until they answer or their suspicion runs out.
+    /// Probes `target` on `requester`'s behalf; its ack is passed back as `indirectAck`.
+    mutating func relay(_ seq: UInt64, to target: NodeID, for requester: NodeID, now: Duration, _ out: inout [GossipDirective]) {
+        guard target != id, target != requester, members[target] != nil,
+              relays.count < settings.indirectProbes * 16 else { return }
+        let own = nextSeq
+        nextSeq += 1
+        relays.append((own, requester, seq, target, now + settings.probeTimeout))
+        send(.ping(seq: own), to: target, &out)
+    }
+
+    /// Suspects are probed directly until they answer or their suspicion runs out. A partition makes
+    /// hundreds of members suspect at once, so neither part walks all of them every tick: deadlines are
+    /// checked when the earliest is due, and probes go round robin over at most a few budgets' worth.
     mutating func confirmSuspects(now: Duration, _ out: inout [GossipDirective]) {
         guard !suspects.isEmpty else { return }
-        // Start where the last tick's budget ran out, so every suspect gets its turn.
-        let order = Array(suspects[(confirmCursor % suspects.count)...] + suspects[..<(confirmCursor % suspects.count)])
+        if now >= nextSuspicionDeadline {
+            var next = now + max(settings.suspicionTimeout, settings.disconnectConfirmTimeout)
+            for node in suspects {
+                guard let since = members[node]?.since, let reason = members[node]?.suspicion else { continue }
+                let deadline = since + suspicionTimeout(reason)
+                if now >= deadline { declareDead(node, now: now, &out) } else { next = min(next, deadline) }
+            }
+            nextSuspicionDeadline = next
+        }
+        guard !suspects.isEmpty else { return }
+        let count = suspects.count
+        let limit = min(count, max(1, settings.maxConfirmProbesPerTick) * 4)
+        var index = confirmCursor % count
         var examined = 0
-        defer { confirmCursor = (confirmCursor + examined) % max(1, suspects.count) }
-        for node in order {
-            if confirmBudget > 0 { examined += 1 }
-            guard let member = members[node], let reason = member.suspicion else { continue }
-            let timeout: Duration
-            switch reason {
-            case .missedProbes: timeout = settings.suspicionTimeout
-            case .disconnected: timeout = settings.disconnectConfirmTimeout
-            }
-            if now - member.since >= timeout {
-                declareDead(node, now: now, &out)
-            } else if now >= member.nextConfirmProbe {
-                confirm(node, now: now, &out)
-            }
+        while examined < limit, confirmBudget > 0 {
+            let node = suspects[index]
+            if let due = members[node]?.nextConfirmProbe, now >= due { confirm(node, now: now, &out) }
+            examined += 1
+            index = (index + 1) % count
+        }
+        confirmCursor = index
+    }
+
+    func suspicionTimeout(_ reason: Suspicion) -> Duration {
+        switch reason {
+        case .missedProbes: settings.suspicionTimeout
+        case .disconnected: settings.disconnectConfirmTimeout
         }
     }
 
@@ -135,7 +169,7 @@ extension GossipInstance {
     mutating func probe(_ node: NodeID, now: Duration, _ out: inout [GossipDirective]) {
         let seq = nextSeq
         nextSeq += 1
-        pendingProbes.append((seq, node, now + settings.probeTimeout))
+        pendingProbes.append((seq, node, now + settings.probeTimeout, false))
         send(.ping(seq: seq), to: node, &out)
     }
 
@@ -162,15 +196,15 @@ extension GossipInstance {
         return peerIDs.filter { members[$0].map { wanted($0.liveness) } ?? false }.randomElement(using: &rng)
     }
 
-    /// Up to `count` distinct random members that are alive (or suspect), none of them in `excluding`.
-    mutating func randomPeers(_ count: Int, excluding: Set<NodeID>) -> [NodeID] {
+    /// Up to `count` distinct random members that are alive (or suspect, unless `alive`), none of them in `excluding`.
+    mutating func randomPeers(_ count: Int, excluding: Set<NodeID>, alive: Bool = false) -> [NodeID] {
         var chosen: [NodeID] = []
         var attempts = 0
         while chosen.count < count, attempts < count * 4, !peerIDs.isEmpty {
             attempts += 1
             let node = peerIDs[Int.random(in: 0..<peerIDs.count, using: &rng)]
             guard !excluding.contains(node), !chosen.contains(node), let member = members[node] else { continue }
-            if member.liveness == .alive || member.liveness == .suspect { chosen.append(node) }
+            if member.liveness == .alive || (!alive && member.liveness == .suspect) { chosen.append(node) }
         }
         return chosen
     }
@@ -197,6 +231,7 @@ extension GossipInstance {
         }
         for node in gone {
             guard let member = members.removeValue(forKey: node) else { continue }
+            if member.liveness == .dead { deadCount -= 1 }
             tombstones[node] = (member.stamp, now + settings.tombstoneLifetime)
             removeVector(node)
             peerIDs.removeAll { $0 == node }

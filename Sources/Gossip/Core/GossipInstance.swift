@@ -21,18 +21,32 @@ public struct GossipInstance: Sendable {
     /// Every record held, self included; its summary is kept in step.
     public internal(set) var vector: [NodeID: Stamp] = [:]
     var vectorSummary: UInt64 = 0
+    /// The same summary per bucket of node ids, for reconciling large vectors bucket by bucket.
+    var bucketSummaries = [UInt64](repeating: 0, count: GossipInstance.bucketCount)
 
     /// Member ids in a stable order, for random picks and the probe round robin.
     var peerIDs: [NodeID] = []
     var probeOrder: [NodeID] = []
     var probeCursor = 0
     var suspects: [NodeID] = []
+    /// Members currently dead, so the dead-member probe skips scanning the view when there are none.
+    var deadCount = 0
     /// Confirmation probes left in this tick, and where the next round robin over suspects starts.
     var confirmBudget = Int.max
     var confirmCursor = 0
-    var pendingProbes: [(seq: UInt64, target: NodeID, deadline: Duration)] = []
+    /// No suspicion runs out before this (a lower bound: re-checked then).
+    var nextSuspicionDeadline: Duration = .zero
+    /// Probes awaiting an ack; `indirect` once `pingReq`s went out for it.
+    var pendingProbes: [(seq: UInt64, target: NodeID, deadline: Duration, indirect: Bool)] = []
+    /// Probes sent on another member's behalf (`pingReq`): our sequence number → whom to tell.
+    var relays: [(seq: UInt64, requester: NodeID, requesterSeq: UInt64, target: NodeID, deadline: Duration)] = []
     var nextSeq: UInt64 = 1
     var rumours: [(rumour: Rumour, remaining: Int)] = []
+    /// Fresh records waiting to be forwarded together (see `GossipSettings.forwardCoalescing`), with the
+    /// most hops any of them has left.
+    var forwardQueue: [NodeID: SignedRecord] = [:]
+    var heldHops = 0
+    var lastForward: Duration = .seconds(-3600)
 
     var nextProbeAt: Duration
     var nextGossipAt: Duration
@@ -83,18 +97,26 @@ public struct GossipInstance: Sendable {
             send(.ack(seq: seq), to: peer, &out)
         case .ack(let seq):
             pendingProbes.removeAll { $0.seq == seq && $0.target == peer }
-        case .syn(let summary, let count):
-            if summary != vectorSummary || count != vector.count {
-                send(.digest(WireVector(vector), reply: true), to: peer, &out)
+            if let relay = relays.firstIndex(where: { $0.seq == seq && $0.target == peer }) {
+                let done = relays.remove(at: relay)
+                send(.indirectAck(seq: done.requesterSeq, target: peer), to: done.requester, &out)
             }
+        case .pingReq(let seq, let target):
+            relay(seq, to: target, for: peer, now: now, &out)
+        case .indirectAck(let seq, let target):
+            pendingProbes.removeAll { $0.seq == seq && $0.target == target }
+        case .syn(let summary, let count):
+            if summary != vectorSummary || count != vector.count { openReconciliation(with: peer, &out) }
+        case .buckets(let theirs):
+            compare(theirs, from: peer, &out)
         case .digest(let theirs, let reply):
             answer(theirs.entries, reply: reply, to: peer, &out)
+        case .bucketDigest(let theirs, let buckets):
+            answer(theirs.entries, reply: true, scope: Set(buckets.filter { (0..<Self.bucketCount).contains($0) }), to: peer, &out)
         case .records(let records, let hops):
             var fresh: [SignedRecord] = []
             for signed in records where ingest(signed, now: now, &out) { fresh.append(signed) }
-            if hops > 0, !fresh.isEmpty {
-                push(fresh, hops: hops - 1, excluding: Set([peer] + fresh.map(\.signer)), &out)
-            }
+            if hops > 0, !fresh.isEmpty { forward(fresh, hops: hops - 1, from: peer, now: now, &out) }
         }
         return out
     }
@@ -104,7 +126,7 @@ public struct GossipInstance: Sendable {
         var out: [GossipDirective] = []
         guard peer != id, !hasLeft else { return out }
         heard(peer, stamp: nil, now: now, &out)
-        send(.digest(WireVector(vector), reply: true), to: peer, &out)
+        openReconciliation(with: peer, &out)
         return out
     }
 
@@ -119,6 +141,7 @@ public struct GossipInstance: Sendable {
         case .suspect:
             members[peer]?.suspicion = .disconnected
             members[peer]?.nextConfirmProbe = now
+            nextSuspicionDeadline = min(nextSuspicionDeadline, member.since + settings.disconnectConfirmTimeout)
         case .dead, .left:
             break
         }
@@ -144,7 +167,10 @@ public struct GossipInstance: Sendable {
         }
         if now >= nextDeadProbeAt {
             nextDeadProbeAt = now + settings.deadProbeInterval
-            if let target = randomPeer(where: { $0 == .dead }) { send(.ping(seq: 0), to: target, &out) }
+            if deadCount > 0, let target = randomPeer(where: { $0 == .dead }) { send(.ping(seq: 0), to: target, &out) }
+        }
+        if !forwardQueue.isEmpty, now >= lastForward + settings.forwardCoalescing {
+            flushForwards(now: now, &out)
         }
         if now >= nextPruneAt {
             nextPruneAt = now + .seconds(1)

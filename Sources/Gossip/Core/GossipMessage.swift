@@ -19,10 +19,22 @@ public struct GossipMessage: Codable, Equatable, Sendable {
         /// Direct probe; answered by `ack` with the same sequence number.
         case ping(seq: UInt64)
         case ack(seq: UInt64)
-        /// Anti-entropy opener: the sender's vector summary. A receiver whose summary differs answers `digest`.
+        /// SWIM indirect probe: "ping `target` for me". Sent to a few members when a direct probe goes
+        /// unanswered, so one lost packet on one path does not make a live node suspect.
+        case pingReq(seq: UInt64, target: NodeID)
+        /// `target` answered a `pingReq` with this sequence number.
+        case indirectAck(seq: UInt64, target: NodeID)
+        /// Anti-entropy opener: the sender's vector summary. A receiver whose summary differs answers `digest`
+        /// (small vectors) or `buckets` (large ones).
         case syn(summary: UInt64, count: Int)
+        /// The sender's vector summarised per bucket of node ids (`GossipInstance.bucketCount` of them), so two
+        /// large vectors that differ in a few entries exchange only those buckets' entries, not the whole vector.
+        case buckets([UInt64])
         /// "Send me every record newer than these stamps." With `reply`, the receiver also asks back for what it lacks.
         case digest(WireVector, reply: Bool)
+        /// A full digest (`reply` semantics) of only the listed buckets: an entry absent from a listed bucket is a
+        /// record the sender lacks; buckets not listed are not discussed.
+        case bucketDigest(WireVector, buckets: [Int])
         /// Signed records, forwarded on first receipt while `hops` > 0 (eager push).
         case records([SignedRecord], hops: Int)
     }

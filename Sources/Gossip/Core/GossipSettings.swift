@@ -13,6 +13,9 @@ public struct GossipSettings: Sendable {
     public var disconnectProbeInterval: Duration = .milliseconds(250)
     /// ...and declared dead if none of those probes is answered within this time.
     public var disconnectConfirmTimeout: Duration = .milliseconds(1500)
+    /// Members asked to probe a target indirectly (SWIM `ping-req`) when a direct probe times out; the target
+    /// becomes suspect only if none of them gets an answer within another `probeTimeout`. 0 disables.
+    public var indirectProbes = 3
     /// Confirmation probes sent per tick at most. A partition makes every node suspect everyone on the
     /// other side at once; without a bound each would probe them all every few hundred milliseconds
     /// (traffic quadratic in the cluster size). Suspects beyond the budget wait their turn (round
@@ -20,8 +23,17 @@ public struct GossipSettings: Sendable {
     public var maxConfirmProbesPerTick = 16
     /// Anti-entropy period: a vector summary to one random live member.
     public var gossipInterval: Duration = .milliseconds(500)
+    /// Vectors up to this many entries are exchanged whole when summaries differ; larger ones are
+    /// reconciled bucket by bucket (`GossipMessage.Body.buckets`), so a digest costs what differs, not O(N).
+    public var fullDigestLimit = 64
+    /// Most record payload bytes in one anti-entropy answer (at least one record is always sent); what did
+    /// not fit goes in the next exchange. Keeps every exchange bounded however far apart two views are.
+    public var maxRecordBytesPerMessage = 64 * 1024
     /// Peers a new record is pushed to by its origin and by every node on first receipt.
     public var fanout = 6
+    /// A node forwards fresh records at once at most this often; records arriving in between are held and
+    /// forwarded together by the next tick, so a burst of updates does not multiply messages.
+    public var forwardCoalescing: Duration = .milliseconds(100)
     /// How far an eager push travels; duplicates stop it long before.
     public var pushHops = 12
     /// One dead member is pinged this often, so a healed partition finds its way back.

@@ -37,13 +37,19 @@ extension Dictionary where Key == NodeID, Value == Stamp {
     }
 }
 
-/// One vector entry's share of the summary.
+/// One vector entry's share of the summary. FNV-1a alone is not enough for a sum: entries that differ only in
+/// a version's low bits hash to values a small multiple of the FNV prime apart, so two such changes could
+/// cancel in the sum (seen in simulation: two nodes held different stamps of two members with equal
+/// summaries, and anti-entropy never reconciled them). The SplitMix64 finaliser spreads every bit.
 func vectorEntryHash(_ node: NodeID, _ stamp: Stamp) -> UInt64 {
     var h = FNV1a()
     h.add(node.hex.utf8)
     h.add(stamp.epoch)
     h.add(stamp.version)
-    return h.value
+    var z = h.value
+    z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+    z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+    return z ^ (z >> 31)
 }
 
 /// FNV-1a, 64 bit: stable across processes, unlike `Hasher`.

@@ -83,7 +83,9 @@ public final class SimulatedCluster {
         }
         // Start converged, as after discovery: every node holds every record (already verified once here).
         let decoder = JSONDecoder()
+        // In id order, so each instance's sorted member list grows at its end instead of shifting N times.
         let initial = try nodes.map { ($0.ownSigned, try decoder.decode(NodeRecord.self, from: Data($0.ownSigned.payload))) }
+            .sorted { $0.0.signer < $1.0.signer }
         for i in nodes.indices {
             var ignored: [GossipDirective] = []
             for (signed, record) in initial where signed.signer != ids[i] { nodes[i].apply(signed, record, now: .zero, &ignored) }

@@ -49,12 +49,25 @@ public struct SimulationReport: Sendable {
 
     /// Runs every scenario on a fresh cluster of `nodes` nodes.
     public static func measure(nodes: Int, seed: UInt64, loss: Double = 0, signing: SimulatedCluster.Signing,
-                               settings: GossipSettings = GossipSettings(), spreadTrials: Int = 5) throws -> SimulationReport {
+                               settings: GossipSettings = GossipSettings(), spreadTrials: Int = 5,
+                               progress: ((String) -> Void)? = nil) throws -> SimulationReport {
         let cluster = try SimulatedCluster(size: nodes, seed: seed, signing: signing, settings: settings,
                                            conditions: .init(loss: loss))
+        var lastMessages = 0
+        var lastWall = ContinuousClock.now
+        func phase(_ name: String) {
+            guard let progress else { return }
+            let wall = ContinuousClock.now
+            progress("N=\(nodes) \(name): \(cluster.messagesDelivered - lastMessages) messages, "
+                     + "\(String(format: "%.1f", (wall - lastWall).seconds)) s wall (virtual t=\(String(format: "%.1f", cluster.now.seconds)) s)")
+            lastMessages = cluster.messagesDelivered
+            lastWall = wall
+        }
+        phase("setup")
         var rng = SeededRandom(seed: seed ^ 0x5eed)
         // Settle first (the initial `seen` refresh spreads), so the idle window measures the steady state.
         cluster.run(for: .seconds(10))
+        phase("settle")
 
         // Idle traffic.
         let idleWindow = Duration.seconds(10)
@@ -63,6 +76,7 @@ public struct SimulationReport: Sendable {
         cluster.run(for: idleWindow)
         cluster.measureBytes = false
         let idle = Double(cluster.bytesSent.reduce(0, +) - bytesBefore) / Double(nodes) / idleWindow.seconds
+        phase("idle")
 
         // Update spread.
         var worst: [Duration?] = [.zero, .zero, .zero]
@@ -72,6 +86,7 @@ public struct SimulationReport: Sendable {
             for q in 0..<3 { worst[q] = max(worst[q], times[q]) }
             cluster.run(for: .seconds(1))
         }
+        phase("spread")
 
         // False deaths under loss, with updates flowing.
         let lossUsed = max(loss, 0.05)
@@ -83,12 +98,14 @@ public struct SimulationReport: Sendable {
         }
         let lossDeaths = deaths(in: cluster) - deathsBefore
         cluster.conditions.loss = loss
+        phase("loss")
 
         // False deaths under a 5 s pause (SIGSTOP).
         let pauseBefore = deaths(in: cluster)
         cluster.pause(Int.random(in: 0..<nodes, using: &rng), for: .seconds(5))
         cluster.run(for: .seconds(15))
         let pauseDeaths = deaths(in: cluster) - pauseBefore
+        phase("pause")
 
         // Crash detection.
         let victim = Int.random(in: 0..<nodes, using: &rng)
@@ -96,6 +113,7 @@ public struct SimulationReport: Sendable {
         let detection = cluster.run(until: { c in
             c.running.allSatisfy { c.nodes[$0].liveness(of: c.ids[victim]) == .dead }
         }, limit: .seconds(30))
+        phase("crash")
 
         // Partition for longer than the suspicion timeout (each side declares the other dead), updates on
         // both sides, then heal.
@@ -107,8 +125,20 @@ public struct SimulationReport: Sendable {
             cluster.run(for: .seconds(1))
         }
         cluster.run(for: settings.suspicionTimeout + .seconds(2))
+        phase("partition")
         cluster.heal()
-        let heal = cluster.run(until: { converged($0) }, step: .milliseconds(50), limit: .seconds(30))
+        let healStart = cluster.now
+        let stampsAtHeal = cluster.nodes.map(\.ownSigned.stamp)
+        let heal = cluster.run(until: { c in
+            // Verbose: how the heal proceeds (nodes that refuted a suspicion or death, pairs still apart).
+            if let progress {
+                let refuted = c.running.count { c.nodes[$0].ownSigned.stamp > stampsAtHeal[$0] }
+                progress("  heal +\(String(format: "%.2f", (c.now - healStart).seconds)) s: \(refuted) refuted, "
+                         + "\(unconvergedPairs(c)) pairs apart, \(c.messagesDelivered - lastMessages) messages")
+            }
+            return converged(c)
+        }, step: .milliseconds(50), limit: .seconds(30))
+        phase("heal")
 
         return SimulationReport(
             nodes: nodes, seed: seed, loss: loss, signing: cluster.signingScheme,
@@ -148,6 +178,19 @@ public struct SimulationReport: Sendable {
     /// Deaths declared of nodes that were running.
     static func deaths(in cluster: SimulatedCluster) -> Int {
         cluster.livenessLog.count { $0.liveness == .dead && cluster.states[$0.subject] != .crashed }
+    }
+
+    /// Ordered pairs of running nodes (i, j) where i lacks j's current content or does not see j alive.
+    static func unconvergedPairs(_ c: SimulatedCluster) -> Int {
+        let live = c.running
+        var apart = 0
+        for i in live {
+            for j in live where j != i {
+                if c.nodes[i].members[c.ids[j]]?.record.contentStamp != c.nodes[j].ownRecord.contentStamp
+                    || c.nodes[i].liveness(of: c.ids[j]) != .alive { apart += 1 }
+            }
+        }
+        return apart
     }
 
     /// Every running node holds every running node's current content and sees it alive (a later `seen`-only

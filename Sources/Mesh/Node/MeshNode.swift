@@ -314,6 +314,14 @@ public actor MeshNode {
                 let address = dialed ?? PeerAddress(host: remoteHost, port: Int(session.peerListenPort))
                 let queue = OutboundQueue(urgentLimit: self.configuration.outboundQueueLimit, bulkLimit: 64)
                 guard let connectionID = await self.register(session, address: address, queue: queue, countsAsPending: role == .responder) else {
+                    // The peer may still be using this link (see `MeshConfiguration.duplicateLinger`): keep
+                    // delivering what it sends until then, and close after.
+                    let linger = channel.channel.eventLoop.scheduleTask(in: TimeAmount(self.configuration.duplicateLinger)) {
+                        channel.channel.close(promise: nil)
+                    }
+                    await self.readFrames(from: &frames, session: session, replies: queue, logger: logger)
+                    linger.cancel()
+                    queue.finish()
                     return .duplicate(session.peer)
                 }
                 logger[metadataKey: "peer"] = "\(session.peer.short)"
@@ -332,6 +340,11 @@ public actor MeshNode {
                             }
                         } catch {
                             linkLogger.debug("write failed", metadata: ["reason": "\(error)"])
+                        }
+                        // Replaced by a link that won the id rule: the peer may not have switched yet, so the
+                        // reader goes on and the close waits (cancelled at once if the peer closes first).
+                        if await self.wasReplaced(session.peer, connectionID: connectionID) {
+                            try? await Task.sleep(for: self.configuration.duplicateLinger)
                         }
                         // The queue ends when the link is replaced or the node stops. Finishing the writer
                         // half-closes after the frames still buffered in it are written (closing the channel
@@ -463,5 +476,8 @@ public actor MeshNode {
 
     private func isDialTarget(_ address: PeerAddress) -> Bool { dialTargets[address] != nil }
     private func isConnected(_ peer: NodeID) -> Bool { links[peer] != nil }
+    private func wasReplaced(_ peer: NodeID, connectionID: Int) -> Bool {
+        links[peer].map { $0.connectionID != connectionID } ?? false
+    }
     private func count(_ update: (inout MeshCounters) -> Void) { update(&counters) }
 }

@@ -24,6 +24,11 @@ public struct MeshConfiguration: Sendable {
     /// A TCP connect that takes longer is abandoned and retried: on a LAN it takes milliseconds, and
     /// a dial stuck on an unreachable peer must not delay reaching it once it is back.
     public var connectTimeout: Duration = .seconds(1)
+    /// A duplicate link that lost the id rule stays open, read but unused, this long before it is closed.
+    /// When both ends dial at once, each may take a different link first; closing the loser at once
+    /// showed the end still using it a disconnect (and a reconnect) before it had finished the handshake
+    /// on the winner.
+    public var duplicateLinger: Duration = .seconds(1)
 
     public init(host: String = "0.0.0.0", port: Int = 52416, networkKey: NetworkKey? = nil,
                 maximumPayload: Int = Frame.defaultMaximumPayload, handshakeTimeout: Duration = .seconds(5),

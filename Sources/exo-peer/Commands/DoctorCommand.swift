@@ -55,11 +55,15 @@ struct MeshProbe {
 
     func snapshot() async throws -> MeshSnapshot {
         let client = NodeClient(base: node)
-        async let health = client.document("/health", as: HealthDocument.self)
-        async let peers = client.document("/peers", as: PeersResponse.self)
-        async let state = client.document("/state", as: StateDocument.self)
-        async let instances = client.document("/instances", as: InstancesDocument.self)
-        let (h, p, s, i) = try await (health, peers, state, instances)
+        // Each request runs to its end before any failure is thrown: on Linux, a URLSession request cancelled
+        // while it is failing never returns, so an `async let` tuple (which cancels the rest when one throws)
+        // hung `doctor --node` at a stopped node until the request timeout instead of "cannot reach".
+        async let health = settled { try await client.document("/health", as: HealthDocument.self) }
+        async let peers = settled { try await client.document("/peers", as: PeersResponse.self) }
+        async let state = settled { try await client.document("/state", as: StateDocument.self) }
+        async let instances = settled { try await client.document("/instances", as: InstancesDocument.self) }
+        let results = await (health, peers, state, instances)
+        let (h, p, s, i) = try (results.0.get(), results.1.get(), results.2.get(), results.3.get())
         let targets = p.peers.filter { !$0.isSelf && Liveness.isUp($0.liveness) }
             .compactMap { peer in NodeClient.base(address: peer.address, port: peer.apiPort).map { (peer.id, $0) } }
         let probes = await withTaskGroup(of: (String, PeerProbe).self) { group in
@@ -69,6 +73,10 @@ struct MeshProbe {
             return await group.reduce(into: [String: PeerProbe]()) { $0[$1.0] = $1.1 }
         }
         return MeshSnapshot(health: h, peers: p, state: s, instances: i, probes: probes)
+    }
+
+    private func settled<T>(_ fetch: () async throws -> T) async -> Result<T, any Error> {
+        do { return .success(try await fetch()) } catch { return .failure(error) }
     }
 
     private func probe(_ base: String) async -> PeerProbe {

@@ -21,6 +21,15 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Largest cluster signed with real Ed25519; larger ones use a cheap simulated signer.")
     var ed25519Up: Int = 10
 
+    @Option(help: ArgumentHelp("Members asked to probe indirectly after a missed probe (SWIM ping-req).", visibility: .hidden))
+    var indirectProbes: Int?
+
+    @Option(help: ArgumentHelp("Vectors up to this size are exchanged whole; larger ones bucket by bucket.", visibility: .hidden))
+    var fullDigestLimit: Int?
+
+    @Flag(help: "Print each scenario's message count and wall time as it finishes (to standard error).")
+    var verbose = false
+
     func validate() throws {
         guard (0..<1).contains(loss) else { throw ValidationError("--loss must be in [0, 1)") }
         guard nodes.allSatisfy({ (2...5000).contains($0) }) else { throw ValidationError("--nodes must be between 2 and 5000") }
@@ -35,8 +44,11 @@ struct SimCommand: ParsableCommand {
             // Re-signing and re-decoding an N-entry `seen` vector in every record dominates large runs (and
             // Ed25519 at 100 nodes took minutes here); those measure convergence directly in the simulator.
             if n > ed25519Up { settings.seenRefreshInterval = nil }
+            if let indirectProbes { settings.indirectProbes = indirectProbes }
+            if let fullDigestLimit { settings.fullDigestLimit = fullDigestLimit }
             let report = try SimulationReport.measure(nodes: n, seed: seed, loss: loss,
-                                                      signing: n <= ed25519Up ? .ed25519 : .simulated, settings: settings)
+                                                      signing: n <= ed25519Up ? .ed25519 : .simulated, settings: settings,
+                                                      progress: verbose ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : nil)
             print("N=\(n): \(report.signing) signatures, \(report.messagesDelivered) messages delivered, \(String(format: "%.1f", Date().timeIntervalSince(started))) s wall")
             reports.append(report)
         }
