@@ -143,7 +143,7 @@ public enum Sodium {
     }
 
     /// BLAKE2b-256 of bytes in memory, as lowercase hex: model pieces are checked by it (libsodium's
-    /// BLAKE2b is several times faster than its SHA-256 here).
+    /// BLAKE2b runs about 1.3× as fast as its SHA-256 here: 290 against 223 MB/s).
     public static func blake2b<Bytes: ContiguousBytes>(_ bytes: Bytes) -> String {
         _ = initialized
         var digest = [UInt8](repeating: 0, count: 32)
