@@ -4,6 +4,7 @@ import re
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from test_chat import MODEL, chat_cases
 from test_discovery import liveness, peers_seen
@@ -154,6 +155,13 @@ def view(lab, host):
     return {m["id"]: (m["record"]["epoch"], m["record"]["contentVersion"], m["liveness"]) for m in lab.json(host, "/state")["members"]}
 
 
+def on_all(hosts, ask):
+    """`ask(host)` for every host at once (one poll of five nodes through curl one after another takes
+    longer than the convergence it measures)."""
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        return dict(zip(hosts, pool.map(ask, hosts)))
+
+
 def test_a_3_2_partition_keeps_each_side_consistent_and_heals(make_lab):
     lab = make_lab(5)
     ids = start_converged(lab, (1, 2, 3, 4, 5))
@@ -164,24 +172,33 @@ def test_a_3_2_partition_keeps_each_side_consistent_and_heals(make_lab):
         members = {ids[h] for h in sides[side]}
         return all(peers_seen(lab, h) == members for h in sides[side])
     lab.wait_for(lambda: side_sees_only_itself(1) and side_sees_only_itself(2), timeout=20, what="each side to settle")
-    # Within a side, every node holds the same view of everyone.
+    # Within a side, every node comes to hold the same view of everyone (a node of the other side may be
+    # `suspect` at one node and already `dead` at another for a moment).
     for side in sides.values():
-        views = [liveness(lab, h) for h in side]
-        assert all(v == views[0] for v in views), views
+        def agreed(side=side):
+            views = [liveness(lab, h) for h in side]
+            return all(v == views[0] for v in views)
+        lab.wait_for(agreed, timeout=10, what=f"nodes {side} to agree")
 
     lab.heal()
     healed = time.monotonic()
-    lab.wait_for(lambda: all(len(peers_seen(lab, h)) == 5 for h in range(1, 6)), timeout=20, what="all five alive everywhere")
+    hosts = (1, 2, 3, 4, 5)
+    lab.wait_for(lambda: all(len(seen) == 5 for seen in on_all(hosts, lambda h: peers_seen(lab, h)).values()),
+                 timeout=20, interval=0.02, what="all five alive everywhere")
     alive = time.monotonic() - healed
-    lab.wait_for(lambda: all(view(lab, h) == view(lab, 1) for h in range(2, 6)), timeout=20, what="identical views")
+
+    def identical():
+        views = list(on_all(hosts, lambda h: view(lab, h)).values())
+        return all(v == views[0] for v in views)
+    lab.wait_for(identical, timeout=20, interval=0.02, what="identical views")
     same = time.monotonic() - healed
     lab.wait_for(lambda: all(lab.json(h, "/state")["converged"] for h in range(1, 6)), timeout=10, what="convergence")
     took = time.monotonic() - healed
     print(f"\npartition 3|2 healed: all alive everywhere after {alive:.2f} s, identical views after {same:.2f} s, "
           f"convergence observed (seen vectors) after {took:.2f} s")
-    # The target is 2 s; each poll of five nodes' /state through curl takes a few hundred ms, so the
-    # bound leaves room for that (measured: 1.4–1.8 s, once 3.3 s on a loaded CI machine).
-    assert same <= 5, f"views took {same:.2f} s to converge"
+    # The target is 2 s. The five nodes are asked at once, but each answer still comes through curl in a
+    # namespace, so a poll that sees identical views ends up to a few hundred ms after they became so.
+    assert same <= 2.5, f"views took {same:.2f} s to converge (target 2 s)"
     assert took <= 10, f"convergence took {took:.2f} s to be observed"
     for host in range(1, 6):
         assert lab.stop(host) == 0

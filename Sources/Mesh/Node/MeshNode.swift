@@ -68,6 +68,13 @@ public actor MeshNode {
 
     // MARK: API for the layers above
 
+    /// TCP_USER_TIMEOUT (Linux: 18), in milliseconds.
+    private static let tcpUserTimeout = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: 18))
+
+    private static func milliseconds(_ d: Duration) -> SocketOptionValue {
+        SocketOptionValue(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)
+    }
+
     /// Binds the listening socket and starts serving; returns the bound port.
     public func start() async throws -> Int {
         if let listenPort { return listenPort }
@@ -76,6 +83,7 @@ public actor MeshNode {
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(Self.tcpUserTimeout, value: Self.milliseconds(configuration.unacknowledgedTimeout))
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture { try MeshNode.wrap(channel, maximumPayload: maximumPayload, idleTimeout: idleTimeout) }
             }
@@ -242,6 +250,7 @@ public actor MeshNode {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(TimeAmount(configuration.connectTimeout))
                 .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+                .channelOption(Self.tcpUserTimeout, value: Self.milliseconds(configuration.unacknowledgedTimeout))
                 .connect(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture { try MeshNode.wrap(channel, maximumPayload: maximumPayload, idleTimeout: idleTimeout) }
                 }

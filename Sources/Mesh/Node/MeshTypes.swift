@@ -23,7 +23,12 @@ public struct MeshConfiguration: Sendable {
     public var idleTimeout: Duration
     /// A TCP connect that takes longer is abandoned and retried: on a LAN it takes milliseconds, and
     /// a dial stuck on an unreachable peer must not delay reaching it once it is back.
-    public var connectTimeout: Duration = .seconds(1)
+    public var connectTimeout: Duration = .milliseconds(500)
+    /// Data a link sent that the peer's TCP has not acknowledged for this long closes the link (TCP_USER_TIMEOUT),
+    /// which is then redialed. Without it a link cut by a partition stays open, TCP's retransmissions back off
+    /// to seconds apart, and after the heal the link sat silent until the next one (heals took 3 s and more).
+    /// A stopped or busy peer still acknowledges (its kernel does), so only a cut link trips it.
+    public var unacknowledgedTimeout: Duration = .seconds(3)
     /// A duplicate link that lost the id rule stays open, read but unused, this long before it is closed.
     /// When both ends dial at once, each may take a different link first; closing the loser at once
     /// showed the end still using it a disconnect (and a reconnect) before it had finished the handshake
