@@ -19,21 +19,39 @@ struct ModelFile: Sendable, Codable, Equatable {
 struct ModelCatalog: Sendable {
     let directory: URL
     let cacheFile: URL
+    /// The digest cache as last read or written: a scan runs on every runner reconciliation, and the file
+    /// (piece digests included) is parsed once, not on each.
+    private let loaded = LoadedDigests()
+
+    init(directory: URL, cacheFile: URL) {
+        self.directory = directory
+        self.cacheFile = cacheFile
+    }
 
     private struct CacheKey: Codable, Hashable { var path: String; var size: UInt64; var modified: Double }
 
+    /// A file's cache key by its resolved path, size and modification time; nil when it cannot be read.
+    private static func key(resolvedPath path: String) -> CacheKey? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let size = (attributes[.size] as? NSNumber)?.uint64Value,
+              let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 else { return nil }
+        return CacheKey(path: path, size: size, modified: modified)
+    }
+
     func scan() -> [ModelFile] {
-        let fm = FileManager.default
-        guard let names = try? fm.contentsOfDirectory(atPath: directory.path) else { return [] }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return [] }
         var cache = loadCache()
+        var reread = false
         var changed = false
         var models: [ModelFile] = []
         for name in names.sorted() where name.hasSuffix(".gguf") {
             let path = directory.appendingPathComponent(name).resolvingSymlinksInPath().path
-            guard let attributes = try? fm.attributesOfItem(atPath: path),
-                  let size = (attributes[.size] as? NSNumber)?.uint64Value,
-                  let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 else { continue }
-            let key = CacheKey(path: path, size: size, modified: modified)
+            guard let key = Self.key(resolvedPath: path) else { continue }
+            if cache[key]?.pieces == nil, !reread {
+                // Another process (`exo-peer models add`) may have hashed it since the file was read.
+                cache = loadCache(fromDisk: true)
+                reread = true
+            }
             let digest: Digest
             if let cached = cache[key], cached.pieces != nil {
                 digest = cached
@@ -44,7 +62,7 @@ struct ModelCatalog: Sendable {
             } else {
                 continue
             }
-            models.append(ModelFile(id: String(name.dropLast(5)), path: path, sizeBytes: size, sha256: digest.sha256, chunks: digest.pieces ?? []))
+            models.append(ModelFile(id: String(name.dropLast(5)), path: path, sizeBytes: key.size, sha256: digest.sha256, chunks: digest.pieces ?? []))
         }
         if changed { saveCache(cache) }
         return models
@@ -58,24 +76,30 @@ struct ModelCatalog: Sendable {
 
     /// Records the digests of a file this node verified itself (a fetched model), so the next scan does not hash it again.
     func remember(path: String, sha256: String, chunks: [String]) {
-        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: resolved),
-              let size = (attributes[.size] as? NSNumber)?.uint64Value,
-              let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 else { return }
+        guard let key = Self.key(resolvedPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path) else { return }
         var cache = loadCache()
-        cache[CacheKey(path: resolved, size: size, modified: modified)] = Digest(sha256: sha256, pieces: chunks)
+        cache[key] = Digest(sha256: sha256, pieces: chunks)
         saveCache(cache)
     }
 
     private struct Digest: Codable { var sha256: String; var pieces: [String]? }
 
-    private func loadCache() -> [CacheKey: Digest] {
-        guard let data = try? Data(contentsOf: cacheFile),
-              let entries = try? JSONDecoder().decode([CacheEntry].self, from: data) else { return [:] }
-        return Dictionary(entries.map { ($0.key, Digest(sha256: $0.sha256, pieces: $0.pieces)) }, uniquingKeysWith: { a, _ in a })
+    private final class LoadedDigests: Sendable {
+        let cache = Mutex<[CacheKey: Digest]?>(nil)
+    }
+
+    private func loadCache(fromDisk: Bool = false) -> [CacheKey: Digest] {
+        if !fromDisk, let cache = loaded.cache.withLock({ $0 }) { return cache }
+        var cache: [CacheKey: Digest] = [:]
+        if let data = try? Data(contentsOf: cacheFile), let entries = try? JSONDecoder().decode([CacheEntry].self, from: data) {
+            cache = Dictionary(entries.map { ($0.key, Digest(sha256: $0.sha256, pieces: $0.pieces)) }, uniquingKeysWith: { a, _ in a })
+        }
+        loaded.cache.withLock { $0 = cache }
+        return cache
     }
 
     private func saveCache(_ cache: [CacheKey: Digest]) {
+        loaded.cache.withLock { $0 = cache }
         let entries = cache.map { CacheEntry(key: $0.key, sha256: $0.value.sha256, pieces: $0.value.pieces) }.sorted { $0.key.path < $1.key.path }
         if let data = try? JSONEncoder().encode(entries) { try? data.write(to: cacheFile, options: .atomic) }
     }
