@@ -39,7 +39,7 @@ struct StateDocument: Codable, Sendable, Equatable {
         var health: Health
         var seen: [String: Stamp]
         var leaving: Bool
-        var transfers: [Transfer]?
+        var transfers: [NodeRecord.Transfer]?
 
         var contentStamp: Stamp { Stamp(epoch: epoch, version: contentVersion) }
     }
@@ -53,14 +53,6 @@ struct StateDocument: Codable, Sendable, Equatable {
             var architecture: String
             var layerCount: Int
         }
-    }
-
-    struct Transfer: Codable, Sendable, Equatable {
-        var model: String
-        var sha256: String
-        var sizeBytes: UInt64
-        var verifiedBytes: UInt64
-        var ranksReady: Bool
     }
 
     struct Runner: Codable, Sendable, Equatable {

@@ -68,8 +68,7 @@ actor ModelFetcher {
         var schedule: TransferSchedule?
         var manifestAsked: (request: UInt64, peer: NodeID, at: Double)?
         var manifestRotation = 0
-        /// Where the tensor data starts, once the held prefix covers the header.
-        var dataStart: Int?
+        /// The file's header, parsed once the held prefix covers it.
         var gguf: GGUFFile?
         var verifying = false
         var finished: String?
@@ -268,7 +267,7 @@ actor ModelFetcher {
                 transfer.schedule?.refused(chunk: chunk, by: peer.hex)
                 logger.error("cannot write fetched piece: \(error)", metadata: ["model": "\(transfer.model)"])
             }
-            if transfer.dataStart == nil { prioritizeRankBytes(transfer) }
+            if transfer.gguf == nil { prioritizeRankBytes(transfer) }
             logProgress(transfer)
             await publish(force: false)
         case .corrupt:
@@ -315,7 +314,6 @@ actor ModelFetcher {
             // Parsing reads past the held prefix only when the header goes on beyond it, and then its end lies past it.
             if prefix > 0, let gguf = try? GGUFFile(path: file.dataPath), UInt64(gguf.dataStart) <= prefixBytes {
                 transfer.gguf = gguf
-                transfer.dataStart = gguf.dataStart
             } else {
                 schedule.prioritize([min(prefix, schedule.chunkCount - 1)])
                 return
@@ -347,7 +345,7 @@ actor ModelFetcher {
         var sent: [TransferSchedule.Request] = []
         var delays: [Double] = []
         for request in batch {
-            let bytes = schedule.chunkCount > 0 ? transfer.file.map { Int($0.manifest.range(ofChunk: request.chunk).count) } ?? 0 : 0
+            let bytes = transfer.file.map { Int($0.manifest.range(ofChunk: request.chunk).count) } ?? 0
             delays.append(bucket.take(bytes, now: now))
             sent.append(request)
         }
