@@ -201,10 +201,10 @@ struct RowGroups: @unchecked Sendable {
             if Format.hasOffset {
                 offsets = offsets.addingProduct(SIMD4<Float>(p.loadUnaligned(fromByteOffset: 8, as: SIMD4<Float16>.self)), x.sums[b])
             }
-            l0 = l0.addingProduct(SIMD8(repeating: d[0]), SIMD8<Float>(Format.quads(p, row: 0, a)))
-            l1 = l1.addingProduct(SIMD8(repeating: d[1]), SIMD8<Float>(Format.quads(p, row: 1, a)))
-            l2 = l2.addingProduct(SIMD8(repeating: d[2]), SIMD8<Float>(Format.quads(p, row: 2, a)))
-            l3 = l3.addingProduct(SIMD8(repeating: d[3]), SIMD8<Float>(Format.quads(p, row: 3, a)))
+            l0 = l0.addingProduct(SIMD8(repeating: d[0]), QuantizedMatVec.exactFloat(Format.quads(p, row: 0, a)))
+            l1 = l1.addingProduct(SIMD8(repeating: d[1]), QuantizedMatVec.exactFloat(Format.quads(p, row: 1, a)))
+            l2 = l2.addingProduct(SIMD8(repeating: d[2]), QuantizedMatVec.exactFloat(Format.quads(p, row: 2, a)))
+            l3 = l3.addingProduct(SIMD8(repeating: d[3]), QuantizedMatVec.exactFloat(Format.quads(p, row: 3, a)))
             p += Format.groupBytes
         }
         y[0] = QuantizedMatVec.horizontalSum(l0) + offsets[0]
