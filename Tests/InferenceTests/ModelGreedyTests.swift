@@ -131,4 +131,21 @@ import Testing
             #expect(va.elementsEqual(vb) { $0.bitPattern == $1.bitPattern }, "values of layer \(layer)")
         }
     }
+
+    /// Work is split between threads by rows, tokens and heads, never inside one sum: one thread
+    /// and three give the same bits, for a batched prefill and for decode steps whose attention is
+    /// long enough to be spread over threads.
+    @Test func resultsDoNotDependOnTheThreadCount() throws {
+        _ = try TestResources.requireModel()
+        let tokens: [Int32] = (0..<70).map { Int32(300 + ($0 * 53) % 7000) }
+        var outputs: [[[Float]]] = []
+        for threads in [1, 3] {
+            let model = try LlamaModel(path: TestResources.modelPath, threads: threads)
+            let cache = model.makeCache(capacity: 128)
+            var logits = [Array(try model.prefill(tokens, cache: cache))]
+            for token: Int32 in [17, 1_000, 42] { logits.append(Array(try model.forward(token: token, cache: cache))) }
+            outputs.append(logits)
+        }
+        #expect(outputs[0] == outputs[1])
+    }
 }

@@ -81,10 +81,22 @@ public final class QuantizedBatch: @unchecked Sendable {
 
     /// Quantizes `tokens` rows of `x` (row t at x + t · stride), each `n` long.
     public func quantize(_ x: UnsafePointer<Float>, tokens: Int, count n: Int, stride: Int) {
-        precondition(tokens <= maximumTokens)
+        prepare(tokens: tokens, count: n)
+        for t in 0..<tokens { slots[t].quantize(x + t * stride, count: n) }
+    }
+
+    /// `quantize(_:tokens:count:stride:)` with the tokens spread over `pool`'s threads.
+    func quantize(_ x: UnsafePointer<Float>, tokens: Int, count n: Int, stride: Int, pool: ThreadPool) {
+        prepare(tokens: tokens, count: n)
+        pool.parallelFor(items: tokens) { range in
+            for t in range { slots[t].quantize(x + t * stride, count: n) }
+        }
+    }
+
+    private func prepare(tokens: Int, count n: Int) {
+        precondition(tokens <= maximumTokens && n <= capacity)
         self.tokens = tokens
         count = n
-        for t in 0..<tokens { slots[t].quantize(x + t * stride, count: n) }
     }
 
     @inline(__always)

@@ -14,7 +14,10 @@ final class ThreadPool: @unchecked Sendable {
     /// Workers asleep (or about to be) on `wake`: only then does a job need the mutex.
     private let sleepers = Atomic<Int>(0)
     private var job: ((Range<Int>) -> Void)?
-    private var jobRows = 0
+    private var jobCount = 0
+    private var jobGrain = 1
+    /// The next index of the job no thread has claimed yet.
+    private let cursor = Atomic<Int>(0)
     private var mutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
     private var workers: [pthread_t] = []
@@ -52,15 +55,35 @@ final class ThreadPool: @unchecked Sendable {
         init(pool: ThreadPool, index: Int) { self.pool = pool; self.index = index }
     }
 
-    /// Splits 0..<rows into one contiguous chunk per thread and runs `body` on each; returns when all are done.
+    /// Runs `body` over 0..<rows in chunks of a multiple of 16 rows (aligned to cache lines of
+    /// the output); returns when all are done.
     func parallelFor(rows: Int, _ body: (Range<Int>) -> Void) {
-        if threads == 1 || rows < 64 {
-            body(0..<rows)
+        guard rows >= 64 else { return body(0..<rows) }
+        parallelFor(count: rows, grain: Self.grain(count: rows, threads: threads, alignment: 16), body)
+    }
+
+    /// Runs `body` over 0..<count (tokens, heads: few items of real work each) in small chunks.
+    func parallelFor(items count: Int, _ body: (Range<Int>) -> Void) {
+        parallelFor(count: count, grain: Self.grain(count: count, threads: threads, alignment: 1), body)
+    }
+
+    /// Chunks about a quarter of a thread's share, so a thread the host pauses for a moment (a
+    /// shared VM) holds up little: the others claim the chunks it would have run.
+    static func grain(count: Int, threads: Int, alignment: Int) -> Int {
+        let share = (count + 4 * threads - 1) / (4 * threads)
+        return max(alignment, (share + alignment - 1) / alignment * alignment)
+    }
+
+    private func parallelFor(count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+        if threads == 1 || count <= grain {
+            if count > 0 { body(0..<count) }
             return
         }
         withoutActuallyEscaping(body) { escapable in
             job = escapable
-            jobRows = rows
+            jobCount = count
+            jobGrain = grain
+            cursor.store(0, ordering: .relaxed)
             finished.store(0, ordering: .relaxed)
             // A spinning worker sees the new epoch by itself. One that registered as a sleeper
             // before this add is woken under the mutex; one registering after it sees the new
@@ -71,17 +94,19 @@ final class ThreadPool: @unchecked Sendable {
                 pthread_cond_broadcast(&wake)
                 pthread_mutex_unlock(&mutex)
             }
-            escapable(chunk(0, rows: rows))
+            runChunks(escapable, count: count, grain: grain)
             while finished.load(ordering: .acquiring) < threads - 1 { spinPause() }
             job = nil
         }
     }
 
-    private func chunk(_ index: Int, rows: Int) -> Range<Int> {
-        // Multiples of 16 rows keep chunks aligned to cache lines of the output.
-        let per = ((rows + threads - 1) / threads + 15) & ~15
-        let start = min(rows, index * per)
-        return start..<min(rows, start + per)
+    /// Claims and runs chunks until none is left.
+    private func runChunks(_ body: (Range<Int>) -> Void, count: Int, grain: Int) {
+        while true {
+            let start = cursor.wrappingAdd(grain, ordering: .relaxed).oldValue
+            guard start < count else { return }
+            body(start..<min(count, start + grain))
+        }
     }
 
     private func workerLoop(index: Int) {
@@ -104,7 +129,7 @@ final class ThreadPool: @unchecked Sendable {
             }
             seen = current
             if stopping.load(ordering: .acquiring) { return }
-            if let job { job(chunk(index, rows: jobRows)) }
+            if let job { runChunks(job, count: jobCount, grain: jobGrain) }
             finished.add(1, ordering: .releasing)
         }
     }

@@ -7,18 +7,45 @@ import Foundation
 /// is computed online, and the weighted sum of values is accumulated in Float16. Matching that
 /// rounding is what keeps greedy output token-identical on this small, rounding-sensitive model.
 enum Attention {
+    /// Attention of `tokens` query positions, rows `queryStride` apart at `query` (token t at
+    /// position `firstLength - 1 + t`, so it sees `firstLength + t` cached entries), into `output`
+    /// with the same stride. Heads of all tokens are spread over `pool`'s threads; each (token,
+    /// head) is computed by one thread, identically whichever, so the result never depends on the
+    /// thread count.
     static func run(
-        query: UnsafeMutablePointer<Float>, keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>,
-        length: Int, config c: LlamaConfig, scratch: ForwardScratch, output: UnsafeMutablePointer<Float>
+        query: UnsafeMutablePointer<Float>, tokens: Int = 1, queryStride: Int = 0,
+        keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>, firstLength: Int,
+        config c: LlamaConfig, pool: ThreadPool, output: UnsafeMutablePointer<Float>
+    ) {
+        let heads = c.headCount
+        // Below about this many cached entries a head is quicker than waking another thread.
+        let work = heads * tokens * (firstLength + tokens / 2)
+        let body = { (items: Range<Int>) in
+            runItems(items, tokens: tokens, query: query, queryStride: queryStride, keys: keys, values: values,
+                     firstLength: firstLength, config: c, output: output)
+        }
+        if work < 256 { body(0..<(heads * tokens)) } else { pool.parallelFor(items: heads * tokens, body) }
+    }
+
+    /// Items are head-major (item = head · tokens + token), so a thread's chunk spans tokens of
+    /// every length rather than only the longest ones.
+    private static func runItems(
+        _ items: Range<Int>, tokens: Int, query: UnsafeMutablePointer<Float>, queryStride: Int,
+        keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>, firstLength: Int,
+        config c: LlamaConfig, output: UnsafeMutablePointer<Float>
     ) {
         let hd = c.headDimension
         let scale = 1 / Float(hd).squareRoot()
-        let acc = scratch.attentionAccumulator
-        for h in 0..<c.headCount {
-            if hd % 16 == 0 {
-                head(h, query: query, keys: keys, values: values, length: length, config: c, scale: scale, accumulator: acc, output: output)
-            } else {
-                scalarHead(h, query: query, keys: keys, values: values, length: length, config: c, scale: scale, accumulator: acc, output: output)
+        withUnsafeTemporaryAllocation(of: Float16.self, capacity: hd) { buffer in
+            let acc = buffer.baseAddress!
+            for item in items {
+                let h = item / tokens, t = item % tokens
+                let q = query + t * queryStride, out = output + t * queryStride, length = firstLength + t
+                if hd % 16 == 0 {
+                    head(h, query: q, keys: keys, values: values, length: length, config: c, scale: scale, accumulator: acc, output: out)
+                } else {
+                    scalarHead(h, query: q, keys: keys, values: values, length: length, config: c, scale: scale, accumulator: acc, output: out)
+                }
             }
         }
     }

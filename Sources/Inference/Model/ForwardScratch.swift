@@ -1,7 +1,6 @@
 /// Every buffer of a forward pass, allocated once per model.
 final class ForwardScratch: @unchecked Sendable {
     let hidden, normed, query, key, value, attention, projected, gate, up, logits, scores: UnsafeMutablePointer<Float>
-    let attentionAccumulator: UnsafeMutablePointer<Float16>
     let activation: QuantizedActivation
     let wideActivation: QuantizedActivation
     let ropeTable: RopeTable
@@ -26,7 +25,6 @@ final class ForwardScratch: @unchecked Sendable {
         logits = buffer(c.vocabularySize)
         scores = buffer(c.contextLength)
         all = [hidden, normed, query, key, value, attention, projected, gate, up, logits, scores]
-        attentionAccumulator = .allocate(capacity: c.headDimension)
         activation = QuantizedActivation(capacity: c.embeddingLength)
         wideActivation = QuantizedActivation(capacity: max(c.feedForwardLength, qDim))
         ropeTable = RopeTable(ropeDimension: c.ropeDimension, base: c.ropeBase, positions: c.contextLength)
@@ -34,6 +32,5 @@ final class ForwardScratch: @unchecked Sendable {
 
     deinit {
         all.forEach { $0.deallocate() }
-        attentionAccumulator.deallocate()
     }
 }

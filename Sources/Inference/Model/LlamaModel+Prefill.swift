@@ -52,13 +52,14 @@ extension LlamaModel {
         precondition(range.lowerBound >= cache.layers.lowerBound && range.upperBound <= cache.layers.upperBound, "cache does not hold layers \(range)")
         guard cache.length + n <= cache.capacity else { throw .contextFull(capacity: cache.capacity) }
         let d = c.embeddingLength, q = c.headCount * c.headDimension, kv = c.kvDimension, f = c.feedForwardLength
+        let keysAndValues = { (l: Int) in (cache.key(layer: l, position: 0), cache.value(layer: l, position: 0)) }
         for l in range {
             let layer = layers[l]
-            for t in 0..<n { Kernels.rmsNorm(hidden + t * d, weight: layer.attentionNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
+            let (keys, values) = keysAndValues(l)
+            perToken(n) { t in Kernels.rmsNorm(hidden + t * d, weight: layer.attentionNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
             batchMatVec([(layer.query, p.query, q), (layer.key, p.key, kv), (layer.value, p.value, kv)],
                         input: p.normed, inputStride: d, tokens: n, quantized: p.narrow)
-            let keys = cache.key(layer: l, position: 0), values = cache.value(layer: l, position: 0)
-            for t in 0..<n {
+            perToken(n) { t in
                 let position = cache.length + t
                 Kernels.rope(p.query + t * q, heads: c.headCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, position: position, table: scratch.ropeTable)
                 Kernels.rope(p.key + t * kv, heads: c.kvHeadCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, position: position, table: scratch.ropeTable)
@@ -67,18 +68,24 @@ extension LlamaModel {
                     values[position * kv + i] = Float16(p.value[t * kv + i])
                 }
             }
-            for t in 0..<n {
-                Attention.run(query: p.query + t * q, keys: keys, values: values, length: cache.length + t + 1, config: c, scratch: scratch, output: p.attention + t * q)
-            }
+            Attention.run(query: p.query, tokens: n, queryStride: q, keys: keys, values: values, firstLength: cache.length + 1,
+                          config: c, pool: pool, output: p.attention)
             batchMatVec([(layer.output, p.projected, d)], input: p.attention, inputStride: q, tokens: n, quantized: p.wide)
             for i in 0..<(n * d) { hidden[i] += p.projected[i] }
 
-            for t in 0..<n { Kernels.rmsNorm(hidden + t * d, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
+            perToken(n) { t in Kernels.rmsNorm(hidden + t * d, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
             batchMatVec([(layer.gate, p.gate, f), (layer.up, p.up, f)], input: p.normed, inputStride: d, tokens: n, quantized: p.narrow)
-            for t in 0..<n { Kernels.swiGLU(gate: p.gate + t * f, up: p.up + t * f, count: f) }
+            perToken(n) { t in Kernels.swiGLU(gate: p.gate + t * f, up: p.up + t * f, count: f) }
             batchMatVec([(layer.down, p.projected, d)], input: p.gate, inputStride: f, tokens: n, quantized: p.wide)
             for i in 0..<(n * d) { hidden[i] += p.projected[i] }
         }
+    }
+
+    /// Runs `body` for tokens 0..<n, spread over the pool's threads (each token's work is
+    /// independent of the others', so the order does not matter).
+    @inline(__always)
+    private func perToken(_ n: Int, _ body: (Int) -> Void) {
+        pool.parallelFor(items: n) { tokens in for t in tokens { body(t) } }
     }
 
     /// W·x for each matrix of `products` (weights, output, output stride) and each of `tokens`
@@ -95,7 +102,7 @@ extension LlamaModel {
                 continue
             }
             if !quantizedInput {
-                quantized.quantize(input, tokens: tokens, count: w.columns, stride: inputStride)
+                quantized.quantize(input, tokens: tokens, count: w.columns, stride: inputStride, pool: pool)
                 quantizedInput = true
             }
             pool.parallelFor(rows: w.rows) { range in

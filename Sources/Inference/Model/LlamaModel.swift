@@ -170,7 +170,7 @@ public final class LlamaModel: @unchecked Sendable {
             k[position * c.kvDimension + i] = Float16(s.key[i])
             v[position * c.kvDimension + i] = Float16(s.value[i])
         }
-        Attention.run(query: s.query, keys: k, values: v, length: position + 1, config: c, scratch: s, output: s.attention)
+        Attention.run(query: s.query, keys: k, values: v, firstLength: position + 1, config: c, pool: pool, output: s.attention)
         matVec(layer.output, input: s.attention, output: s.projected)
         for i in 0..<c.embeddingLength { x[i] += s.projected[i] }
 
