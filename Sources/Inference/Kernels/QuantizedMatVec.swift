@@ -70,10 +70,12 @@ public enum QuantizedMatVec {
         return ((x &<< 16) &>> 16) &+ (x &>> 16)
     }
 
-    /// Exactly Float(v) for |v| < 2²²: add v to the bits of 1.5·2²³, whose ulp is 1, and subtract it.
+    /// Float(v) lane by lane, written element by element: LLVM makes it one vcvtdq2ps, where the
+    /// standard library's generic SIMD conversion stays an out-of-line call. (Exact: the quad sums
+    /// it converts are far below 2²⁴.)
     @inline(__always)
     static func exactFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> {
-        unsafeBitCast(v &+ 0x4B40_0000, to: SIMD8<Float>.self) - 12_582_912
+        SIMD8<Float>(Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]), Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]))
     }
 
     /// The pairwise reduction of eight lanes that llama.cpp's `hsum_float_8` performs.
