@@ -61,9 +61,9 @@ public final class LlamaModel: @unchecked Sendable {
         let runsHead = range.map { $0.upperBound >= config.layerCount } ?? true
         let tied = file.tensor(named: "output.weight") == nil
         do {
-            // Embedding lookups read the file's rows; the regrouped copy only serves a tied head.
+            // Embedding lookups read the file's rows; the kernels' copy only serves as a tied head.
             tokenEmbedding = try WeightMatrix.load("token_embd.weight", from: file, rows: config.vocabularySize, columns: d,
-                                                   regroup: regroupWeights && (!tied || runsHead), used: true, owner: &owned)
+                                                   regroup: regroupWeights, used: tied && runsHead, owner: &owned)
             var layers: [Layer] = []
             for i in 0..<config.layerCount {
                 let p = "blk.\(i)."
@@ -111,8 +111,8 @@ public final class LlamaModel: @unchecked Sendable {
     /// Hidden state for `token`: a row of the embedding, dequantized.
     public func embed(_ token: Int32, into hidden: UnsafeMutablePointer<Float>) throws(Error) {
         guard token >= 0, Int(token) < config.vocabularySize else { throw .tokenOutOfRange(token, vocabulary: config.vocabularySize) }
-        let row = tokenEmbedding.bytes + Int(token) * tokenEmbedding.rowBytes
-        try? Dequantize.row(tokenEmbedding.type, from: row, count: config.embeddingLength, into: hidden)
+        let rows = tokenEmbedding.fileRows
+        try? Dequantize.row(rows.type, from: rows.bytes + Int(token) * rows.rowBytes, count: config.embeddingLength, into: hidden)
     }
 
     /// Runs layers `range` on `hidden` (in place) for the token at `cache.length`, storing its keys

@@ -1,4 +1,6 @@
 /// A model's size by part, read from its GGUF header: what placement needs to put layers on nodes.
+/// Sizes are what the engine holds in memory, which differs from the file for formats it rewrites
+/// at load (`Transcode`, and F16/BF16 as Float32).
 public struct ModelShape: Sendable, Equatable {
     public var architecture: String
     public var layerCount: Int
@@ -17,16 +19,28 @@ public struct ModelShape: Sendable, Equatable {
         var perLayer = [UInt64](repeating: 0, count: config.layerCount)
         for tensor in gguf.tensors where tensor.name.hasPrefix("blk.") {
             let index = tensor.name.dropFirst(4).prefix { $0.isNumber }
-            if let i = Int(index), perLayer.indices.contains(i) { perLayer[i] += UInt64(tensor.byteCount) }
+            if let i = Int(index), perLayer.indices.contains(i) { perLayer[i] += Self.loadedBytes(tensor) }
         }
         architecture = config.architecture
         layerCount = config.layerCount
         bytesPerLayer = perLayer.max() ?? 0
-        embeddingBytes = UInt64(gguf.tensor(named: "token_embd.weight")?.byteCount ?? 0)
-        let output = gguf.tensor(named: "output.weight")
-        outputBytes = UInt64(output?.byteCount ?? 0)
+        let embedding = gguf.tensor(named: "token_embd.weight"), output = gguf.tensor(named: "output.weight")
+        // A tied embedding is held as the head in the kernels' format; a separate one is only looked up in the file.
+        embeddingBytes = embedding.map { output == nil ? Self.loadedBytes($0) : UInt64($0.byteCount) } ?? 0
+        outputBytes = output.map(Self.loadedBytes) ?? 0
         tiedEmbeddings = output == nil
         kvBytesPerLayerPerPosition = UInt64(2 * config.kvDimension * MemoryLayout<Float16>.size)
         contextLength = config.contextLength
+    }
+
+    /// Bytes the engine holds for `tensor` once loaded.
+    static func loadedBytes(_ tensor: GGUFTensorInfo) -> UInt64 {
+        if let target = Transcode.target(for: tensor.type) {
+            return UInt64(tensor.elementCount / target.blockSize * target.blockBytes)
+        }
+        switch tensor.type {
+        case .f16, .bf16: return UInt64(tensor.elementCount * 4)
+        default: return UInt64(tensor.byteCount)
+        }
     }
 }

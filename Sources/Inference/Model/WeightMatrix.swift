@@ -6,6 +6,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let type: GGMLType
     public let bytes: UnsafeRawPointer
     public let rowBytes: Int
+    /// The tensor as stored in the file (embedding lookups read these rows). Its type differs from
+    /// `type` when the format was transcoded for the kernels.
+    let fileRows: (type: GGMLType, bytes: UnsafeRawPointer, rowBytes: Int)
     /// The rows regrouped by four for the kernels, when the format has them; `bytes` still views
     /// the file (for the odd rows past the last group, and embedding lookups).
     let groups: RowGroups?
@@ -24,38 +27,67 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 
     /// Views `name` in `file` as a rows×columns matrix (ggml's ne = [columns, rows]).
-    /// `used: false` (a layer another pipeline rank runs) only checks the tensor and views it: no copy,
-    /// no dequantization, and its pages are never touched.
+    /// `used: false` (a layer another pipeline rank runs, or an embedding only looked up) only
+    /// checks the tensor and views it: no copy, no transcoding, and its pages are touched only by lookups.
     static func load(_ name: String, from file: GGUFFile, rows: Int, columns: Int, regroup: Bool = true, used: Bool = true,
                      owner: inout [UnsafeMutableRawPointer]) throws(Error) -> WeightMatrix {
         guard let info = file.tensor(named: name) else { throw .missing(name) }
         guard info.rowLength == columns, info.rowCount == rows else { throw .shape(name, expected: [columns, rows], got: info.dimensions) }
-        let raw = file.bytes(of: info)
+        let raw = file.bytes(of: info).baseAddress!
+        let fileRows = (type: info.type, bytes: UnsafeRawPointer(raw), rowBytes: info.rowBytes)
         if !used {
-            return WeightMatrix(rows: rows, columns: columns, type: info.type, bytes: raw.baseAddress!, rowBytes: info.rowBytes, groups: nil)
+            return WeightMatrix(rows: rows, columns: columns, type: info.type, bytes: raw, rowBytes: info.rowBytes, fileRows: fileRows, groups: nil)
         }
-        if regroup, RowGroups.supports(info.type) {
-            let groups = RowGroups(type: info.type, rows: rows, columns: columns, source: raw.baseAddress!, rowBytes: info.rowBytes)
+        var type = info.type, bytes = raw, rowBytes = info.rowBytes
+        var transcoded: UnsafeMutableRawPointer?
+        if let target = Transcode.target(for: info.type) {
+            // No kernel for this format: rewrite it into one that has one, row by row.
+            let targetRowBytes = columns / target.blockSize * target.blockBytes
+            let copy = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * targetRowBytes), alignment: 64)
+            let floats = UnsafeMutablePointer<Float>.allocate(capacity: columns)
+            defer { floats.deallocate() }
+            do {
+                for r in 0..<rows {
+                    try Transcode.row(info.type, from: raw + r * info.rowBytes, count: columns, into: copy + r * targetRowBytes, floats: floats)
+                }
+            } catch {
+                copy.deallocate()
+                throw .dequantize(name, error)
+            }
+            type = target
+            bytes = UnsafeRawPointer(copy)
+            rowBytes = targetRowBytes
+            transcoded = copy
+        }
+        if regroup, RowGroups.supports(type) {
+            let groups = RowGroups(type: type, rows: rows, columns: columns, source: bytes, rowBytes: rowBytes)
             owner.append(groups.bytes)
-            // The kernels read the copy: the file's pages need not stay resident.
-            file.releasePages(of: info)
-            return WeightMatrix(rows: rows, columns: columns, type: info.type, bytes: raw.baseAddress!, rowBytes: info.rowBytes, groups: groups)
+            if let copy = transcoded {
+                // Rows past the last group of four read the transcoded rows. Without such rows only the
+                // groups are read (lookups read `fileRows`), so the copy goes and `bytes` is never read.
+                if groups.groupedRows == rows { copy.deallocate() } else { owner.append(copy) }
+            } else {
+                // The kernels read the copy: the file's pages need not stay resident.
+                file.releasePages(of: info)
+            }
+            return WeightMatrix(rows: rows, columns: columns, type: type, bytes: bytes, rowBytes: rowBytes, fileRows: fileRows, groups: groups)
         }
-        if info.type == .f32 || QuantizedMatVec.supports(info.type) {
-            return WeightMatrix(rows: rows, columns: columns, type: info.type, bytes: raw.baseAddress!, rowBytes: info.rowBytes, groups: nil)
+        if let copy = transcoded { owner.append(copy) }
+        if type == .f32 || QuantizedMatVec.supports(type) {
+            return WeightMatrix(rows: rows, columns: columns, type: type, bytes: bytes, rowBytes: rowBytes, fileRows: fileRows, groups: nil)
         }
-        // No integer kernel for this format yet: dequantize once into an owned F32 copy.
+        // No integer kernel for this format: dequantize once into an owned F32 copy.
         let floats = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)
         do {
             for r in 0..<rows {
-                try Dequantize.row(info.type, from: raw.baseAddress! + r * info.rowBytes, count: columns, into: floats + r * columns)
+                try Dequantize.row(type, from: bytes + r * rowBytes, count: columns, into: floats + r * columns)
             }
         } catch {
             floats.deallocate()
             throw .dequantize(name, error)
         }
         owner.append(UnsafeMutableRawPointer(floats))
-        return WeightMatrix(rows: rows, columns: columns, type: .f32, bytes: UnsafeRawPointer(floats), rowBytes: columns * 4, groups: nil)
+        return WeightMatrix(rows: rows, columns: columns, type: .f32, bytes: UnsafeRawPointer(floats), rowBytes: columns * 4, fileRows: fileRows, groups: nil)
     }
 
     /// A vector (norm weights) as F32, copied out (they are tiny).
@@ -100,5 +132,13 @@ extension WeightMatrix {
         let first = range.lowerBound / 4
         guard end > first else { return (0..<0, range) }
         return (first..<end, (end * 4)..<range.upperBound)
+    }
+}
+
+extension WeightMatrix {
+    /// A matrix whose file rows are its kernel rows (nothing transcoded).
+    init(rows: Int, columns: Int, type: GGMLType, bytes: UnsafeRawPointer, rowBytes: Int, groups: RowGroups?) {
+        self.init(rows: rows, columns: columns, type: type, bytes: bytes, rowBytes: rowBytes,
+                  fileRows: (type, bytes, rowBytes), groups: groups)
     }
 }
