@@ -12,6 +12,17 @@ enum Kernels {
         }
     }
 
+    /// x += scale · block output (the residual connection). Scale 1 (every model but Granite) is
+    /// the plain sum: the same bits as without the multiplication.
+    @inline(__always)
+    static func addResidual(_ y: UnsafePointer<Float>, scale: Float, into x: UnsafeMutablePointer<Float>, count: Int) {
+        if scale == 1 {
+            for i in 0..<count { x[i] += y[i] }
+        } else {
+            for i in 0..<count { x[i] += y[i] * scale }
+        }
+    }
+
     /// Rotates adjacent pairs (x[2i], x[2i+1]) of each head by position·θᵢ (llama's "normal" rope).
     static func rope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDimension: Int, ropeDimension: Int, position: Int, table: RopeTable) {
         let (cosines, sines) = table.row(position)

@@ -35,7 +35,7 @@ enum Attention {
         config c: LlamaConfig, output: UnsafeMutablePointer<Float>
     ) {
         let hd = c.headDimension
-        let scale = 1 / Float(hd).squareRoot()
+        let scale = c.attentionScale
         withUnsafeTemporaryAllocation(of: Float16.self, capacity: hd) { buffer in
             let acc = buffer.baseAddress!
             for item in items {

@@ -12,6 +12,13 @@ public struct LlamaConfig: Sendable, Equatable {
     public var normEpsilon: Float
     public var contextLength: Int
     public var vocabularySize: Int
+    /// Granite's multipliers (1, and 1/√headDimension for attention, elsewhere): the embedding is
+    /// scaled by `embeddingScale`, each block's output by `residualScale` before it joins the
+    /// residual stream, attention scores by `attentionScale`, and logits divided by `logitScale`.
+    public var embeddingScale: Float = 1
+    public var residualScale: Float = 1
+    public var attentionScale: Float
+    public var logitScale: Float = 1
 
     public var kvDimension: Int { kvHeadCount * headDimension }
 
@@ -60,6 +67,16 @@ public struct LlamaConfig: Sendable, Equatable {
         guard let vocab = gguf.metadata["\(arch).vocab_size"]?.int ?? gguf.metadata["tokenizer.ggml.tokens"]?.array?.count ?? gguf.tensor(named: "token_embd.weight")?.rowCount
         else { throw .missingMetadata("\(arch).vocab_size") }
         vocabularySize = vocab
+        // Absent or 0 means "not used", as llama.cpp reads them.
+        func multiplier(_ key: String) throws(Error) -> Float? {
+            guard let v = gguf.metadata["\(arch).\(key)"]?.float, v != 0 else { return nil }
+            guard v.isFinite else { throw .inconsistent("\(arch).\(key) is \(v)") }
+            return v
+        }
+        embeddingScale = try multiplier("embedding_scale") ?? 1
+        residualScale = try multiplier("residual_scale") ?? 1
+        logitScale = try multiplier("logit_scale") ?? 1
+        attentionScale = try multiplier("attention.scale") ?? 1 / Float(headDimension).squareRoot()
         for (key, value) in [("layers", layerCount), ("embedding", embeddingLength), ("ffn", feedForwardLength), ("vocab", vocabularySize),
                              ("head", headDimension)] where value > 1 << 24 {
             throw .inconsistent("\(key) size \(value) is implausible")

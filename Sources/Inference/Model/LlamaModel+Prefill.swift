@@ -71,13 +71,13 @@ extension LlamaModel {
             Attention.run(query: p.query, tokens: n, queryStride: q, keys: keys, values: values, firstLength: cache.length + 1,
                           config: c, pool: pool, output: p.attention)
             batchMatVec([(layer.output, p.projected, d)], input: p.attention, inputStride: q, tokens: n, quantized: p.wide)
-            for i in 0..<(n * d) { hidden[i] += p.projected[i] }
+            Kernels.addResidual(p.projected, scale: c.residualScale, into: hidden, count: n * d)
 
             perToken(n) { t in Kernels.rmsNorm(hidden + t * d, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
             batchMatVec([(layer.gate, p.gate, f), (layer.up, p.up, f)], input: p.normed, inputStride: d, tokens: n, quantized: p.narrow)
             perToken(n) { t in Kernels.swiGLU(gate: p.gate + t * f, up: p.up + t * f, count: f) }
             batchMatVec([(layer.down, p.projected, d)], input: p.gate, inputStride: f, tokens: n, quantized: p.wide)
-            for i in 0..<(n * d) { hidden[i] += p.projected[i] }
+            Kernels.addResidual(p.projected, scale: c.residualScale, into: hidden, count: n * d)
         }
     }
 

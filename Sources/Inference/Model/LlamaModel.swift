@@ -113,6 +113,7 @@ public final class LlamaModel: @unchecked Sendable {
         guard token >= 0, Int(token) < config.vocabularySize else { throw .tokenOutOfRange(token, vocabulary: config.vocabularySize) }
         let rows = tokenEmbedding.fileRows
         try? Dequantize.row(rows.type, from: rows.bytes + Int(token) * rows.rowBytes, count: config.embeddingLength, into: hidden)
+        if config.embeddingScale != 1 { for i in 0..<config.embeddingLength { hidden[i] *= config.embeddingScale } }
     }
 
     /// Runs layers `range` on `hidden` (in place) for the token at `cache.length`, storing its keys
@@ -129,6 +130,10 @@ public final class LlamaModel: @unchecked Sendable {
         let s = scratch
         Kernels.rmsNorm(hidden, weight: outputNorm, epsilon: config.normEpsilon, count: config.embeddingLength, into: s.normed)
         matVec(head, input: s.normed, output: s.logits)
+        if config.logitScale != 1 {
+            let inverse = 1 / config.logitScale  // as llama.cpp: a multiplication by the reciprocal
+            for i in 0..<config.vocabularySize { s.logits[i] *= inverse }
+        }
         return UnsafeMutableBufferPointer(start: s.logits, count: config.vocabularySize)
     }
 
@@ -172,7 +177,7 @@ public final class LlamaModel: @unchecked Sendable {
         }
         Attention.run(query: s.query, keys: k, values: v, firstLength: position + 1, config: c, pool: pool, output: s.attention)
         matVec(layer.output, input: s.attention, output: s.projected)
-        for i in 0..<c.embeddingLength { x[i] += s.projected[i] }
+        Kernels.addResidual(s.projected, scale: c.residualScale, into: x, count: c.embeddingLength)
 
         Kernels.rmsNorm(x, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: c.embeddingLength, into: s.normed)
         s.activation.quantize(s.normed, count: c.embeddingLength)
@@ -180,7 +185,7 @@ public final class LlamaModel: @unchecked Sendable {
         matVecQuantized(layer.up, output: s.up)
         Kernels.swiGLU(gate: s.gate, up: s.up, count: c.feedForwardLength)
         matVec(layer.down, input: s.gate, output: s.projected)
-        for i in 0..<c.embeddingLength { x[i] += s.projected[i] }
+        Kernels.addResidual(s.projected, scale: c.residualScale, into: x, count: c.embeddingLength)
     }
 
     /// W·input, quantizing `input` first when W is quantized.

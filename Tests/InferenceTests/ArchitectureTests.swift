@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+@testable import Inference
+
+/// Architecture variants of the llama graph, each against a plain llama model built to compute the
+/// same function another way (there are no reference files of these architectures here).
+struct ArchitectureTests {
+    /// A made-up one-layer model with Float32 weights drawn from a fixed seed, so two calls give the
+    /// same weights; `transform` may rewrite a tensor's values by name.
+    static func model(
+        architecture: String, metadata extra: [(String, GGUFBuilder.Value)] = [],
+        transform: (String, [Float]) -> [Float] = { $1 }
+    ) throws -> LlamaModel {
+        var rng = SeededGenerator(seed: 51)
+        let d = 128, ff = 256, vocab = 48, heads = 4, kvHeads = 2, kv = d / heads * kvHeads
+        var builder = GGUFBuilder()
+        let a = architecture
+        builder.metadata = [
+            ("general.architecture", .string(a)), ("\(a).block_count", .uint32(1)),
+            ("\(a).embedding_length", .uint32(UInt32(d))), ("\(a).feed_forward_length", .uint32(UInt32(ff))),
+            ("\(a).attention.head_count", .uint32(UInt32(heads))), ("\(a).attention.head_count_kv", .uint32(UInt32(kvHeads))),
+            ("\(a).context_length", .uint32(32)), ("\(a).attention.layer_norm_rms_epsilon", .float32(1e-5)),
+        ] + extra
+        func tensor(_ name: String, _ dimensions: [Int], range: ClosedRange<Float>) {
+            let values = transform(name, (0..<dimensions.reduce(1, *)).map { _ in Float.random(in: range, using: &rng) })
+            builder.tensors.append(.init(name: name, dimensions: dimensions, type: .f32, bytes: values.flatMap { withUnsafeBytes(of: $0, Array.init) }))
+        }
+        tensor("token_embd.weight", [d, vocab], range: -1...1)
+        tensor("blk.0.attn_norm.weight", [d], range: 0.5...1.5)
+        tensor("blk.0.attn_q.weight", [d, d], range: -0.2...0.2)
+        tensor("blk.0.attn_k.weight", [d, kv], range: -0.2...0.2)
+        tensor("blk.0.attn_v.weight", [d, kv], range: -0.2...0.2)
+        tensor("blk.0.attn_output.weight", [d, d], range: -0.2...0.2)
+        tensor("blk.0.ffn_norm.weight", [d], range: 0.5...1.5)
+        tensor("blk.0.ffn_gate.weight", [d, ff], range: -0.2...0.2)
+        tensor("blk.0.ffn_up.weight", [d, ff], range: -0.2...0.2)
+        tensor("blk.0.ffn_down.weight", [ff, d], range: -0.2...0.2)
+        tensor("output_norm.weight", [d], range: 0.5...1.5)
+        tensor("output.weight", [d, vocab], range: -0.2...0.2)
+        return try LlamaModel(file: builder.file(), threads: 1)
+    }
+
+    static func logits(_ model: LlamaModel, _ tokens: [Int32]) throws -> [[Float]] {
+        let cache = model.makeCache(capacity: 16)
+        return try tokens.map { Array(try model.forward(token: $0, cache: cache)) }
+    }
+
+    /// Granite's four multipliers, each folded into a llama twin's weights instead: the embedding
+    /// scale into the embedding, the residual scale into the two matrices whose outputs join the
+    /// residual stream, the attention scale into the query (RoPE is linear), 1/logit scale into the head.
+    @Test func graniteMultipliersMatchALlamaWithScaledWeights() throws {
+        let embedding: Float = 6, residual: Float = 0.25, attention: Float = 0.0625, logit: Float = 8
+        let granite = try Self.model(architecture: "granite", metadata: [
+            ("granite.embedding_scale", .float32(embedding)), ("granite.residual_scale", .float32(residual)),
+            ("granite.attention.scale", .float32(attention)), ("granite.logit_scale", .float32(logit)),
+        ])
+        #expect(granite.config.attentionScale == attention && granite.config.logitScale == logit)
+        let headDimension = Float(granite.config.headDimension)
+        let twin = try Self.model(architecture: "llama") { name, values in
+            let factor: Float = switch name {
+            case "token_embd.weight": embedding
+            case "blk.0.attn_output.weight", "blk.0.ffn_down.weight": residual
+            case "blk.0.attn_q.weight": attention * headDimension.squareRoot()
+            case "output.weight": 1 / logit
+            default: 1
+            }
+            return values.map { $0 * factor }
+        }
+        let tokens: [Int32] = [1, 7, 30, 2, 47]
+        let a = try Self.logits(granite, tokens), b = try Self.logits(twin, tokens)
+        for (x, y) in zip(a, b) {
+            let scale = y.map { abs($0) }.max()!
+            // Rounding differs (where the factor is applied, the query rounded to Float16), not the function.
+            #expect(zip(x, y).allSatisfy { abs($0 - $1) <= scale * 2e-3 }, "largest difference \(zip(x, y).map { abs($0 - $1) }.max()!) of \(scale)")
+        }
+        // And the multipliers matter: the same weights as a plain llama give other logits.
+        let plain = try Self.logits(try Self.model(architecture: "llama"), tokens)
+        #expect(zip(a[0], plain[0]).contains { abs($0 - $1) > 0.01 })
+    }
+
+    @Test func aModelWithoutMultipliersKeepsTheLlamaDefaults() throws {
+        let model = try Self.model(architecture: "llama")
+        #expect(model.config.embeddingScale == 1 && model.config.residualScale == 1 && model.config.logitScale == 1)
+        #expect(model.config.attentionScale == 1 / Float(model.config.headDimension).squareRoot())
+    }
+
+    @Test func aNonFiniteMultiplierIsRefused() throws {
+        #expect(throws: LlamaModel.Error.self) {
+            _ = try Self.model(architecture: "granite", metadata: [("granite.residual_scale", .float32(.infinity))])
+        }
+    }
+}
