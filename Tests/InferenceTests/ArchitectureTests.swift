@@ -8,7 +8,7 @@ struct ArchitectureTests {
     /// A made-up one-layer model with Float32 weights drawn from a fixed seed, so two calls give the
     /// same weights; `transform` may rewrite a tensor's values by name.
     static func model(
-        architecture: String, metadata extra: [(String, GGUFBuilder.Value)] = [],
+        architecture: String, metadata extra: [(String, GGUFBuilder.Value)] = [], ropeFactors: [Float]? = nil,
         transform: (String, [Float]) -> [Float] = { $1 }
     ) throws -> LlamaModel {
         var rng = SeededGenerator(seed: 51)
@@ -37,6 +37,10 @@ struct ArchitectureTests {
         tensor("blk.0.ffn_down.weight", [ff, d], range: -0.2...0.2)
         tensor("output_norm.weight", [d], range: 0.5...1.5)
         tensor("output.weight", [d, vocab], range: -0.2...0.2)
+        if let ropeFactors {
+            builder.tensors.append(.init(name: "rope_freqs.weight", dimensions: [ropeFactors.count], type: .f32,
+                                         bytes: ropeFactors.flatMap { withUnsafeBytes(of: $0, Array.init) }))
+        }
         return try LlamaModel(file: builder.file(), threads: 1)
     }
 
@@ -87,6 +91,65 @@ struct ArchitectureTests {
     @Test func aNonFiniteMultiplierIsRefused() throws {
         #expect(throws: LlamaModel.Error.self) {
             _ = try Self.model(architecture: "granite", metadata: [("granite.residual_scale", .float32(.infinity))])
+        }
+    }
+
+    // MARK: RoPE
+
+    /// Rows computed as positions are reached equal rows computed at once, and follow the formula
+    /// frequencyScale · (p · base^(−2i/d) / factorᵢ) with the power built by repeated multiplication.
+    @Test func ropeRowsGrowOnDemandAndFollowTheFormula() {
+        let factors: [Float] = (0..<16).map { 1 + Float($0) / 4 }
+        let grown = RopeTable(ropeDimension: 32, base: 500_000, frequencyScale: 0.25, factors: factors)
+        let once = RopeTable(ropeDimension: 32, base: 500_000, frequencyScale: 0.25, factors: factors)
+        for p in [1, 2, 3, 64, 65, 200] { grown.reserve(positions: p) }
+        once.reserve(positions: 200)
+        let step = Foundation.pow(Float(500_000), -2 / Float(32))
+        for p in [0, 1, 63, 64, 130, 199] {
+            let (c1, s1) = grown.row(p), (c2, s2) = once.row(p)
+            var theta = Float(p)
+            for i in 0..<16 {
+                #expect(c1[i] == c2[i] && s1[i] == s2[i])
+                let angle = 0.25 * (theta / factors[i])
+                #expect(c1[i] == Foundation.cos(angle) && s1[i] == Foundation.sin(angle), "position \(p) angle \(i)")
+                theta *= step
+            }
+        }
+    }
+
+    /// Factors of 1 change nothing (bit for bit); other factors change the result.
+    @Test func ropeFrequencyFactorsApply() throws {
+        let tokens: [Int32] = [4, 9, 16, 25]
+        let plain = try Self.logits(try Self.model(architecture: "llama"), tokens)
+        let half = 128 / 4 / 2
+        let ones = try Self.logits(try Self.model(architecture: "llama", ropeFactors: Array(repeating: 1, count: half)), tokens)
+        let eights = try Self.logits(try Self.model(architecture: "llama", ropeFactors: Array(repeating: 8, count: half)), tokens)
+        #expect(plain.map { $0.map(\.bitPattern) } == ones.map { $0.map(\.bitPattern) })
+        #expect(plain[0] == eights[0], "position 0 has no rotation")
+        #expect(plain[3] != eights[3])
+        #expect(throws: LlamaModel.Error.self) { _ = try Self.model(architecture: "llama", ropeFactors: Array(repeating: 0, count: half)) }
+    }
+
+    /// Linear scaling by f and frequency factors of f both scale each angle by 1/f (rounding aside).
+    @Test func linearRopeScalingScalesEveryAngle() throws {
+        let scaled = try Self.model(architecture: "llama", metadata: [("llama.rope.scaling.type", .string("linear")), ("llama.rope.scaling.factor", .float32(4))])
+        #expect(scaled.config.ropeFrequencyScale == 0.25)
+        let old = try Self.model(architecture: "llama", metadata: [("llama.rope.scale_linear", .float32(2))])
+        #expect(old.config.ropeFrequencyScale == 0.5)
+        let half = 128 / 4 / 2
+        let factored = try Self.model(architecture: "llama", ropeFactors: Array(repeating: 4, count: half))
+        let tokens: [Int32] = [4, 9, 16, 25, 36]
+        let a = try Self.logits(scaled, tokens), b = try Self.logits(factored, tokens)
+        for (x, y) in zip(a, b) { #expect(zip(x, y).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }) }
+    }
+
+    @Test(arguments: ["yarn", "longrope", "something-else"])
+    func unsupportedRopeScalingIsRefusedByName(type: String) throws {
+        do {
+            _ = try Self.model(architecture: "llama", metadata: [("llama.rope.scaling.type", .string(type))])
+            Issue.record("a model with RoPE scaling '\(type)' was accepted")
+        } catch {
+            #expect("\(error)".contains("RoPE scaling '\(type)'"), "\(error)")
         }
     }
 }

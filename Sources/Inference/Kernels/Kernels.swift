@@ -124,28 +124,30 @@ enum Kernels {
     }
 }
 
-/// cos and sin of position·θᵢ for every position, θᵢ = base^(-2i/d), computed once.
-/// θ grows by repeated multiplication in Float, as ggml computes it.
+/// cos and sin of each position's RoPE angles, computed as positions are first reached (a model
+/// with a 128k context does not pay for 128k rows it never uses). Angle i of position p is
+/// frequencyScale · (p · base^(−2i/d) / factorᵢ), with p · base^(−2i/d) built by repeated
+/// multiplication, as ggml builds it.
 final class RopeTable: @unchecked Sendable {
     let half: Int
-    let positions: Int
-    private let cosines: UnsafeMutablePointer<Float>
-    private let sines: UnsafeMutablePointer<Float>
+    private let step: Float
+    private let frequencyScale: Float
+    private let factors: [Float]?
+    /// Rows 0..<positions are computed.
+    private(set) var positions = 0
+    private var capacity = 0
+    private var cosines: UnsafeMutablePointer<Float>
+    private var sines: UnsafeMutablePointer<Float>
 
-    init(ropeDimension: Int, base: Float, positions: Int) {
+    /// `factors` (llama 3's `rope_freqs`) has one divisor per angle, ropeDimension / 2 of them.
+    init(ropeDimension: Int, base: Float, frequencyScale: Float = 1, factors: [Float]? = nil) {
+        precondition(factors == nil || factors!.count == ropeDimension / 2)
         half = ropeDimension / 2
-        self.positions = positions
-        cosines = .allocate(capacity: half * positions)
-        sines = .allocate(capacity: half * positions)
-        let scale = Foundation.pow(base, -2 / Float(ropeDimension))
-        for p in 0..<positions {
-            var theta = Float(p)
-            for i in 0..<half {
-                cosines[p * half + i] = Foundation.cos(theta)
-                sines[p * half + i] = Foundation.sin(theta)
-                theta *= scale
-            }
-        }
+        step = Foundation.pow(base, -2 / Float(ropeDimension))
+        self.frequencyScale = frequencyScale
+        self.factors = factors
+        cosines = .allocate(capacity: 1)
+        sines = .allocate(capacity: 1)
     }
 
     deinit {
@@ -153,7 +155,36 @@ final class RopeTable: @unchecked Sendable {
         sines.deallocate()
     }
 
+    /// Makes rows 0..<count available. Not for concurrent use: it is called before a forward pass
+    /// spreads work that reads rows over threads.
+    func reserve(positions count: Int) {
+        guard count > positions else { return }
+        if count > capacity {
+            let newCapacity = max(count, 2 * capacity, 64)
+            let c = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * half)
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * half)
+            c.update(from: cosines, count: positions * half)
+            s.update(from: sines, count: positions * half)
+            cosines.deallocate()
+            sines.deallocate()
+            cosines = c
+            sines = s
+            capacity = newCapacity
+        }
+        for p in positions..<count {
+            var theta = Float(p)
+            for i in 0..<half {
+                let angle = frequencyScale * (theta / (factors?[i] ?? 1))
+                cosines[p * half + i] = Foundation.cos(angle)
+                sines[p * half + i] = Foundation.sin(angle)
+                theta *= step
+            }
+        }
+        positions = count
+    }
+
     func row(_ position: Int) -> (UnsafePointer<Float>, UnsafePointer<Float>) {
-        (UnsafePointer(cosines + position * half), UnsafePointer(sines + position * half))
+        precondition(position < positions, "RoPE row \(position) not reserved")
+        return (UnsafePointer(cosines + position * half), UnsafePointer(sines + position * half))
     }
 }

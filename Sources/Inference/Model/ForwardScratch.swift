@@ -1,12 +1,12 @@
 /// Every buffer of a forward pass, allocated once per model.
 final class ForwardScratch: @unchecked Sendable {
-    let hidden, normed, query, key, value, attention, projected, gate, up, logits, scores: UnsafeMutablePointer<Float>
+    let hidden, normed, query, key, value, attention, projected, gate, up, logits: UnsafeMutablePointer<Float>
     let activation: QuantizedActivation
     let wideActivation: QuantizedActivation
     let ropeTable: RopeTable
     private let all: [UnsafeMutablePointer<Float>]
 
-    init(config c: LlamaConfig) {
+    init(config c: LlamaConfig, ropeFactors: [Float]? = nil) {
         func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
             p.initialize(repeating: 0, count: n)
@@ -23,11 +23,10 @@ final class ForwardScratch: @unchecked Sendable {
         gate = buffer(c.feedForwardLength)
         up = buffer(c.feedForwardLength)
         logits = buffer(c.vocabularySize)
-        scores = buffer(c.contextLength)
-        all = [hidden, normed, query, key, value, attention, projected, gate, up, logits, scores]
+        all = [hidden, normed, query, key, value, attention, projected, gate, up, logits]
         activation = QuantizedActivation(capacity: c.embeddingLength)
         wideActivation = QuantizedActivation(capacity: max(c.feedForwardLength, qDim))
-        ropeTable = RopeTable(ropeDimension: c.ropeDimension, base: c.ropeBase, positions: c.contextLength)
+        ropeTable = RopeTable(ropeDimension: c.ropeDimension, base: c.ropeBase, frequencyScale: c.ropeFrequencyScale, factors: ropeFactors)
     }
 
     deinit {

@@ -9,6 +9,8 @@ public struct LlamaConfig: Sendable, Equatable {
     public var headDimension: Int
     public var ropeDimension: Int
     public var ropeBase: Float
+    /// Linear RoPE scaling: positions are multiplied by this (1 / the metadata's scaling factor).
+    public var ropeFrequencyScale: Float = 1
     public var normEpsilon: Float
     public var contextLength: Int
     public var vocabularySize: Int
@@ -29,6 +31,7 @@ public struct LlamaConfig: Sendable, Equatable {
 
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {
         case unsupportedArchitecture(String?)
+        case unsupported(String)
         case missingMetadata(String)
         case inconsistent(String)
 
@@ -36,6 +39,7 @@ public struct LlamaConfig: Sendable, Equatable {
             switch self {
             case .unsupportedArchitecture(let a):
                 "architecture '\(a ?? "none")' is not supported; exo-peer runs llama-family models (\(LlamaConfig.supportedArchitectures.sorted().joined(separator: ", ")))"
+            case .unsupported(let what): "the model uses \(what), which this engine does not run"
             case .missingMetadata(let key): "model metadata lacks '\(key)'"
             case .inconsistent(let what): "model metadata is inconsistent: \(what)"
             }
@@ -63,6 +67,14 @@ public struct LlamaConfig: Sendable, Equatable {
         ropeDimension = gguf.metadata["\(arch).rope.dimension_count"]?.int ?? headDimension
         guard ropeDimension <= headDimension, ropeDimension % 2 == 0 else { throw .inconsistent("rope dimension \(ropeDimension)") }
         ropeBase = gguf.metadata["\(arch).rope.freq_base"]?.float ?? 10_000
+        // As llama.cpp: absent type means linear; the factor under either of its key names, 0 for none.
+        let scaling = gguf.metadata["\(arch).rope.scaling.type"]?.string ?? "linear"
+        guard scaling == "linear" || scaling == "none" else {
+            throw .unsupported("RoPE scaling '\(scaling)' (linear scaling and llama 3 frequency factors are supported)")
+        }
+        let factor = gguf.metadata["\(arch).rope.scaling.factor"]?.float ?? gguf.metadata["\(arch).rope.scale_linear"]?.float ?? 0
+        guard factor.isFinite, factor >= 0 else { throw .inconsistent("RoPE scaling factor \(factor)") }
+        ropeFrequencyScale = scaling == "linear" && factor != 0 ? 1 / factor : 1
         normEpsilon = gguf.metadata["\(arch).attention.layer_norm_rms_epsilon"]?.float ?? 1e-5
         guard let vocab = gguf.metadata["\(arch).vocab_size"]?.int ?? gguf.metadata["tokenizer.ggml.tokens"]?.array?.count ?? gguf.tensor(named: "token_embd.weight")?.rowCount
         else { throw .missingMetadata("\(arch).vocab_size") }
@@ -82,7 +94,7 @@ public struct LlamaConfig: Sendable, Equatable {
             throw .inconsistent("\(key) size \(value) is implausible")
         }
         guard headDimension > 0, ropeDimension > 0 else { throw .inconsistent("head dimension \(headDimension), rope dimension \(ropeDimension)") }
-        // The run state holds a score and a rope row per position: a corrupt header must not make it allocate terabytes.
+        // Caches are sized from it: a corrupt header must not make them allocate terabytes.
         guard contextLength <= Self.maximumContextLength else {
             throw .inconsistent("context length \(contextLength) is above the \(Self.maximumContextLength) this build supports")
         }

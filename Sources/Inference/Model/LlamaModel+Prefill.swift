@@ -52,6 +52,7 @@ extension LlamaModel {
         precondition(range.lowerBound >= cache.layers.lowerBound && range.upperBound <= cache.layers.upperBound, "cache does not hold layers \(range)")
         guard cache.length + n <= cache.capacity else { throw .contextFull(capacity: cache.capacity) }
         let d = c.embeddingLength, q = c.headCount * c.headDimension, kv = c.kvDimension, f = c.feedForwardLength
+        scratch.ropeTable.reserve(positions: cache.length + n)
         let keysAndValues = { (l: Int) in (cache.key(layer: l, position: 0), cache.value(layer: l, position: 0)) }
         for l in range {
             let layer = layers[l]

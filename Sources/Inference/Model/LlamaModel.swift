@@ -58,6 +58,7 @@ public final class LlamaModel: @unchecked Sendable {
         self.config = config
         let d = config.embeddingLength, kv = config.kvDimension, ff = config.feedForwardLength
         var owned: [UnsafeMutableRawPointer] = []
+        var ropeFactors: [Float]?
         let runsHead = range.map { $0.upperBound >= config.layerCount } ?? true
         let tied = file.tensor(named: "output.weight") == nil
         do {
@@ -88,12 +89,20 @@ public final class LlamaModel: @unchecked Sendable {
             } else {
                 head = tokenEmbedding
             }
+            // Llama 3.1+: per-angle divisors of the RoPE frequencies.
+            if file.tensor(named: "rope_freqs.weight") != nil {
+                ropeFactors = try WeightMatrix.vector("rope_freqs.weight", from: file, count: config.ropeDimension / 2)
+            }
         } catch {
             owned.forEach { $0.deallocate() }
             throw .weights(error)
         }
         ownedBuffers = owned
-        scratch = ForwardScratch(config: config)
+        if let factors = ropeFactors, !factors.allSatisfy({ $0.isFinite && $0 > 0 }) {
+            owned.forEach { $0.deallocate() }
+            throw .config(.inconsistent("rope_freqs.weight holds a factor that is not a positive number"))
+        }
+        scratch = ForwardScratch(config: config, ropeFactors: ropeFactors)
         pool = ThreadPool(threads: max(1, threads))
     }
 
@@ -122,6 +131,7 @@ public final class LlamaModel: @unchecked Sendable {
         let position = cache.length
         guard position < cache.capacity else { throw .contextFull(capacity: cache.capacity) }
         precondition(range.lowerBound >= cache.layers.lowerBound && range.upperBound <= cache.layers.upperBound, "cache does not hold layers \(range)")
+        scratch.ropeTable.reserve(positions: position + 1)
         for l in range { layerForward(l, hidden: hidden, position: position, cache: cache) }
     }
 
