@@ -63,11 +63,17 @@ struct BenchCommand: ParsableCommand {
             try reportResidentMemory(path: path, threads: counts.max() ?? 1)
             return
         }
-        let bandwidth = MemoryBandwidth.measure(bytes: 512 << 20, repeats: repeats)
         let weightBytes = try Self.bytesReadPerToken(path: path)
-        let ceiling = bandwidth / Double(weightBytes)
         print(String(format: "model: %@ (%.1f MB read per decoded token)", (path as NSString).lastPathComponent, Double(weightBytes) / 1e6))
-        print(String(format: "memory read bandwidth (1 thread, same run): %.1f GB/s → decode ceiling %.0f tok/s", bandwidth / 1e9, ceiling))
+        // The ceiling at each thread count is what that many threads can read: decode at 2 threads
+        // is compared with the bandwidth 2 threads get, not 1.
+        var ceilings: [Int: Double] = [:]
+        for count in counts {
+            let bandwidth = MemoryBandwidth.measure(bytes: 512 << 20, repeats: repeats, threads: count)
+            ceilings[count] = bandwidth / Double(weightBytes)
+            print(String(format: "memory read bandwidth, %d thread%@ (same run): %.1f GB/s → decode ceiling %.0f tok/s",
+                         count, count == 1 ? "" : "s", bandwidth / 1e9, ceilings[count]!))
+        }
         // A fixed, ordinary prompt of the requested length (token ids of repeated text).
         let text = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: prompt / 8 + 2)
         var ours: [Int: Figures] = [:]
@@ -84,7 +90,7 @@ struct BenchCommand: ParsableCommand {
                 best.decode = max(best.decode, outcome.decodeTokensPerSecond)
             }
             ours[count] = best
-            print(String(format: "%7d  %13.1f  %12.1f  %15.2f", count, best.prefill, best.decode, best.decode / ceiling))
+            print(String(format: "%7d  %13.1f  %12.1f  %15.2f", count, best.prefill, best.decode, best.decode / ceilings[count]!))
         }
         if rssContext > 0 { try measureResidentMemoryInAFreshProcess(path: path, threads: counts.max() ?? 1) }
         if let python = llamaCppPython, let script = llamaCppScript {
@@ -95,7 +101,7 @@ struct BenchCommand: ParsableCommand {
             for count in counts {
                 guard let theirs = reference[count], let mine = ours[count] else { continue }
                 print(String(format: "%7d  %13.1f  %12.1f  %15.2f  %22.2f  %21.2f", count, theirs.prefill, theirs.decode,
-                             theirs.decode / ceiling, mine.prefill / theirs.prefill, mine.decode / theirs.decode))
+                             theirs.decode / ceilings[count]!, mine.prefill / theirs.prefill, mine.decode / theirs.decode))
             }
         }
     }
