@@ -8,7 +8,7 @@ struct ArchitectureTests {
     /// A made-up one-layer model with Float32 weights drawn from a fixed seed, so two calls give the
     /// same weights; `transform` may rewrite a tensor's values by name.
     static func model(
-        architecture: String, metadata extra: [(String, GGUFBuilder.Value)] = [], ropeFactors: [Float]? = nil,
+        architecture: String, metadata extra: [(String, GGUFBuilder.Value)] = [], ropeFactors: [Float]? = nil, biases: Bool = false,
         transform: (String, [Float]) -> [Float] = { $1 }
     ) throws -> LlamaModel {
         var rng = SeededGenerator(seed: 51)
@@ -37,6 +37,11 @@ struct ArchitectureTests {
         tensor("blk.0.ffn_down.weight", [ff, d], range: -0.2...0.2)
         tensor("output_norm.weight", [d], range: 0.5...1.5)
         tensor("output.weight", [d, vocab], range: -0.2...0.2)
+        if biases {
+            tensor("blk.0.attn_q.bias", [d], range: -0.5...0.5)
+            tensor("blk.0.attn_k.bias", [kv], range: -0.5...0.5)
+            tensor("blk.0.attn_v.bias", [kv], range: -0.5...0.5)
+        }
         if let ropeFactors {
             builder.tensors.append(.init(name: "rope_freqs.weight", dimensions: [ropeFactors.count], type: .f32,
                                          bytes: ropeFactors.flatMap { withUnsafeBytes(of: $0, Array.init) }))
@@ -151,5 +156,57 @@ struct ArchitectureTests {
         } catch {
             #expect("\(error)".contains("RoPE scaling '\(type)'"), "\(error)")
         }
+    }
+
+    // MARK: Qwen2
+
+    /// Qwen2 adds biases to q, k and v and rotates each head's halves against each other (NeoX
+    /// RoPE). A llama whose q and k rows (and biases) are reordered so that value i and value
+    /// i + 16 of each 32-wide head become neighbours computes the same thing with adjacent-pair
+    /// RoPE: the rotation is the same per pair, and q·k does not change when both are reordered alike.
+    @Test func qwen2MatchesALlamaWithReorderedQueryAndKeyRows() throws {
+        let qwen = try Self.model(architecture: "qwen2", biases: true)
+        #expect(qwen.config.ropeStyle == .neox && qwen.layers[0].queryBias != nil && qwen.layers[0].outputBias == nil)
+        let headDimension = qwen.config.headDimension, d = qwen.config.embeddingLength
+        func reorder(_ values: [Float], rowLength: Int) -> [Float] {
+            let rows = values.count / rowLength
+            var out = values
+            for r in 0..<rows {
+                let head = r / headDimension, j = r % headDimension
+                // New row 2i takes old row i; new row 2i + 1 takes old row i + half.
+                let source = head * headDimension + (j % 2 == 0 ? j / 2 : j / 2 + headDimension / 2)
+                out.replaceSubrange((r * rowLength)..<((r + 1) * rowLength), with: values[(source * rowLength)..<((source + 1) * rowLength)])
+            }
+            return out
+        }
+        let twin = try Self.model(architecture: "llama", biases: true) { name, values in
+            switch name {
+            case "blk.0.attn_q.weight", "blk.0.attn_k.weight": reorder(values, rowLength: d)
+            case "blk.0.attn_q.bias", "blk.0.attn_k.bias": reorder(values, rowLength: 1)
+            default: values
+            }
+        }
+        #expect(twin.config.ropeStyle == .normal)
+        let tokens: [Int32] = [2, 11, 23, 40, 5, 8]
+        let a = try Self.logits(qwen, tokens), b = try Self.logits(twin, tokens)
+        for (x, y) in zip(a, b) {
+            let scale = y.map { abs($0) }.max()!
+            #expect(zip(x, y).allSatisfy { abs($0 - $1) <= scale * 1e-3 }, "largest difference \(zip(x, y).map { abs($0 - $1) }.max()!) of \(scale)")
+        }
+        // Without the reordering the two differ: the test sees the RoPE style.
+        let unordered = try Self.logits(try Self.model(architecture: "llama", biases: true), tokens)
+        #expect(zip(a[5], unordered[5]).contains { abs($0 - $1) > 0.01 })
+        // And the biases are applied: the same model without them differs.
+        let unbiased = try Self.logits(try Self.model(architecture: "qwen2"), tokens)
+        #expect(zip(a[0], unbiased[0]).contains { abs($0 - $1) > 0.01 })
+    }
+
+    /// Batched prefill adds the biases and rotates NeoX-style too: the same bits as token by token.
+    @Test func qwen2PrefillIsBitIdenticalToTokenByToken() throws {
+        let model = try Self.model(architecture: "qwen2", biases: true)
+        let tokens: [Int32] = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
+        let batched = Array(try model.prefill(tokens, cache: model.makeCache(capacity: 16)))
+        let single = try Self.logits(model, tokens).last!
+        #expect(batched.map(\.bitPattern) == single.map(\.bitPattern))
     }
 }

@@ -23,18 +23,28 @@ enum Kernels {
         }
     }
 
-    /// Rotates adjacent pairs (x[2i], x[2i+1]) of each head by position·θᵢ (llama's "normal" rope).
-    static func rope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDimension: Int, ropeDimension: Int, position: Int, table: RopeTable) {
+    /// y += bias, when there is one.
+    @inline(__always)
+    static func addBias(_ bias: [Float]?, to y: UnsafeMutablePointer<Float>) {
+        guard let bias else { return }
+        for i in bias.indices { y[i] += bias[i] }
+    }
+
+    /// Rotates pairs of each head's first `ropeDimension` values by position·θᵢ: adjacent pairs
+    /// (x[2i], x[2i+1]) in llama's "normal" style, (x[i], x[i + ropeDimension/2]) in GPT-NeoX style.
+    static func rope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDimension: Int, ropeDimension: Int, style: RopeStyle = .normal, position: Int, table: RopeTable) {
         let (cosines, sines) = table.row(position)
+        let half = ropeDimension / 2
         for h in 0..<heads {
             let head = x + h * headDimension
-            for i in 0..<(ropeDimension / 2) {
-                let a = head[2 * i], b = head[2 * i + 1]
+            for i in 0..<half {
+                let (first, second) = style == .normal ? (2 * i, 2 * i + 1) : (i, i + half)
+                let a = head[first], b = head[second]
                 let c = cosines[i], s = sines[i]
                 // Fused the way GCC contracts llama.cpp's `x0*cos - x1*sin` and `x0*sin + x1*cos`:
                 // the first product inside the FMA, the second rounded on its own.
-                head[2 * i] = Float(-(b * s)).addingProduct(a, c)
-                head[2 * i + 1] = (b * c).addingProduct(a, s)
+                head[first] = Float(-(b * s)).addingProduct(a, c)
+                head[second] = (b * c).addingProduct(a, s)
             }
         }
     }

@@ -9,6 +9,8 @@ public struct LlamaConfig: Sendable, Equatable {
     public var headDimension: Int
     public var ropeDimension: Int
     public var ropeBase: Float
+    /// Which values RoPE pairs: Qwen2 rotates each head's halves against each other (GPT-NeoX style).
+    public var ropeStyle: RopeStyle
     /// Linear RoPE scaling: positions are multiplied by this (1 / the metadata's scaling factor).
     public var ropeFrequencyScale: Float = 1
     public var normEpsilon: Float
@@ -25,7 +27,7 @@ public struct LlamaConfig: Sendable, Equatable {
     public var kvDimension: Int { kvHeadCount * headDimension }
 
     /// Architectures whose tensors and math are the llama ones.
-    public static let supportedArchitectures: Set<String> = ["llama", "mistral", "granite"]
+    public static let supportedArchitectures: Set<String> = ["llama", "mistral", "granite", "qwen2"]
     /// Longest context read from a header (1 Mi positions; llama 3.1 has 128 Ki).
     public static let maximumContextLength = 1 << 20
 
@@ -55,6 +57,7 @@ public struct LlamaConfig: Sendable, Equatable {
             return v
         }
         architecture = arch
+        ropeStyle = arch == "qwen2" ? .neox : .normal
         layerCount = try int("block_count")
         embeddingLength = try int("embedding_length")
         feedForwardLength = try int("feed_forward_length")
@@ -100,4 +103,10 @@ public struct LlamaConfig: Sendable, Equatable {
         }
         guard embeddingLength % 32 == 0, feedForwardLength % 32 == 0 else { throw .inconsistent("dimensions must be multiples of 32") }
     }
+}
+
+/// How RoPE pairs a head's values (llama.cpp's rope types "normal" and "neox").
+public enum RopeStyle: Sendable, Equatable {
+    case normal
+    case neox
 }

@@ -62,8 +62,11 @@ extension LlamaModel {
                         input: p.normed, inputStride: d, tokens: n, quantized: p.narrow)
             perToken(n) { t in
                 let position = cache.length + t
-                Kernels.rope(p.query + t * q, heads: c.headCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, position: position, table: scratch.ropeTable)
-                Kernels.rope(p.key + t * kv, heads: c.kvHeadCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, position: position, table: scratch.ropeTable)
+                Kernels.addBias(layer.queryBias, to: p.query + t * q)
+                Kernels.addBias(layer.keyBias, to: p.key + t * kv)
+                Kernels.addBias(layer.valueBias, to: p.value + t * kv)
+                Kernels.rope(p.query + t * q, heads: c.headCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, style: c.ropeStyle, position: position, table: scratch.ropeTable)
+                Kernels.rope(p.key + t * kv, heads: c.kvHeadCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, style: c.ropeStyle, position: position, table: scratch.ropeTable)
                 for i in 0..<kv {
                     keys[position * kv + i] = Float16(p.key[t * kv + i])
                     values[position * kv + i] = Float16(p.value[t * kv + i])
@@ -72,6 +75,7 @@ extension LlamaModel {
             Attention.run(query: p.query, tokens: n, queryStride: q, keys: keys, values: values, firstLength: cache.length + 1,
                           config: c, pool: pool, output: p.attention)
             batchMatVec([(layer.output, p.projected, d)], input: p.attention, inputStride: q, tokens: n, quantized: p.wide)
+            if let bias = layer.outputBias { perToken(n) { t in Kernels.addBias(bias, to: p.projected + t * d) } }
             Kernels.addResidual(p.projected, scale: c.residualScale, into: hidden, count: n * d)
 
             perToken(n) { t in Kernels.rmsNorm(hidden + t * d, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }

@@ -9,6 +9,8 @@ public final class LlamaModel: @unchecked Sendable {
     struct Layer {
         var attentionNorm: [Float]
         var query, key, value, output: WeightMatrix
+        /// Biases of the attention projections, for models that have them (Qwen2's q, k, v).
+        var queryBias, keyBias, valueBias, outputBias: [Float]?
         var ffnNorm: [Float]
         var gate, up, down: WeightMatrix
     }
@@ -69,12 +71,19 @@ public final class LlamaModel: @unchecked Sendable {
             for i in 0..<config.layerCount {
                 let p = "blk.\(i)."
                 let used = range?.contains(i) ?? true
+                func bias(_ name: String, count: Int) throws(WeightMatrix.Error) -> [Float]? {
+                    guard used, file.tensor(named: p + name) != nil else { return nil }
+                    return try WeightMatrix.vector(p + name, from: file, count: count)
+                }
+                let q = config.headCount * config.headDimension
                 layers.append(Layer(
                     attentionNorm: try WeightMatrix.vector(p + "attn_norm.weight", from: file, count: d),
-                    query: try WeightMatrix.load(p + "attn_q.weight", from: file, rows: config.headCount * config.headDimension, columns: d, regroup: regroupWeights, used: used, owner: &owned),
+                    query: try WeightMatrix.load(p + "attn_q.weight", from: file, rows: q, columns: d, regroup: regroupWeights, used: used, owner: &owned),
                     key: try WeightMatrix.load(p + "attn_k.weight", from: file, rows: kv, columns: d, regroup: regroupWeights, used: used, owner: &owned),
                     value: try WeightMatrix.load(p + "attn_v.weight", from: file, rows: kv, columns: d, regroup: regroupWeights, used: used, owner: &owned),
-                    output: try WeightMatrix.load(p + "attn_output.weight", from: file, rows: d, columns: config.headCount * config.headDimension, regroup: regroupWeights, used: used, owner: &owned),
+                    output: try WeightMatrix.load(p + "attn_output.weight", from: file, rows: d, columns: q, regroup: regroupWeights, used: used, owner: &owned),
+                    queryBias: try bias("attn_q.bias", count: q), keyBias: try bias("attn_k.bias", count: kv),
+                    valueBias: try bias("attn_v.bias", count: kv), outputBias: try bias("attn_output.bias", count: d),
                     ffnNorm: try WeightMatrix.vector(p + "ffn_norm.weight", from: file, count: d),
                     gate: try WeightMatrix.load(p + "ffn_gate.weight", from: file, rows: ff, columns: d, regroup: regroupWeights, used: used, owner: &owned),
                     up: try WeightMatrix.load(p + "ffn_up.weight", from: file, rows: ff, columns: d, regroup: regroupWeights, used: used, owner: &owned),
@@ -178,8 +187,11 @@ public final class LlamaModel: @unchecked Sendable {
         matVecQuantized(layer.query, output: s.query)
         matVecQuantized(layer.key, output: s.key)
         matVecQuantized(layer.value, output: s.value)
-        Kernels.rope(s.query, heads: c.headCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, position: position, table: s.ropeTable)
-        Kernels.rope(s.key, heads: c.kvHeadCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, position: position, table: s.ropeTable)
+        Kernels.addBias(layer.queryBias, to: s.query)
+        Kernels.addBias(layer.keyBias, to: s.key)
+        Kernels.addBias(layer.valueBias, to: s.value)
+        Kernels.rope(s.query, heads: c.headCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, style: c.ropeStyle, position: position, table: s.ropeTable)
+        Kernels.rope(s.key, heads: c.kvHeadCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, style: c.ropeStyle, position: position, table: s.ropeTable)
         let k = cache.key(layer: l, position: 0), v = cache.value(layer: l, position: 0)
         for i in 0..<c.kvDimension {
             k[position * c.kvDimension + i] = Float16(s.key[i])
@@ -187,6 +199,7 @@ public final class LlamaModel: @unchecked Sendable {
         }
         Attention.run(query: s.query, keys: k, values: v, firstLength: position + 1, config: c, pool: pool, output: s.attention)
         matVec(layer.output, input: s.attention, output: s.projected)
+        Kernels.addBias(layer.outputBias, to: s.projected)
         Kernels.addResidual(s.projected, scale: c.residualScale, into: x, count: c.embeddingLength)
 
         Kernels.rmsNorm(x, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: c.embeddingLength, into: s.normed)
