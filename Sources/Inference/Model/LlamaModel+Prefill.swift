@@ -94,24 +94,27 @@ extension LlamaModel {
     }
 
     /// W·x for each matrix of `products` (weights, output, output stride) and each of `tokens`
-    /// inputs (row t at input + t · inputStride). The inputs are quantized once for all quantized
-    /// matrices; other weights fall back to one product per token.
+    /// inputs (row t at input + t · inputStride). The inputs are quantized once, and the matrices'
+    /// rows run as one job (one wake-up of the pool); formats without a batched kernel fall back
+    /// to one product per token.
     private func batchMatVec(
         _ products: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], input: UnsafeMutablePointer<Float>,
         inputStride: Int, tokens: Int, quantized: QuantizedBatch
     ) {
-        var quantizedInput = false
-        for (w, output, outputStride) in products {
-            guard QuantizedMatMat.supports(w.type) else {
+        guard products.allSatisfy({ QuantizedMatMat.supports($0.0.type) }) else {
+            for (w, output, outputStride) in products {
                 for t in 0..<tokens { matVec(w, input: input + t * inputStride, output: output + t * outputStride) }
-                continue
             }
-            if !quantizedInput {
-                quantized.quantize(input, tokens: tokens, count: w.columns, stride: inputStride, pool: pool)
-                quantizedInput = true
-            }
-            pool.parallelFor(rows: w.rows) { range in
-                w.multiply(range, xs: quantized, y: output, stride: outputStride)
+            return
+        }
+        quantized.quantize(input, tokens: tokens, count: products[0].0.columns, stride: inputStride, pool: pool)
+        let total = products.reduce(0) { $0 + $1.0.rows }
+        pool.parallelFor(rows: total) { range in
+            var offset = 0
+            for (w, output, outputStride) in products {
+                let start = max(range.lowerBound, offset), end = min(range.upperBound, offset + w.rows)
+                if start < end { w.multiply((start - offset)..<(end - offset), xs: quantized, y: output, stride: outputStride) }
+                offset += w.rows
             }
         }
     }

@@ -184,9 +184,7 @@ public final class LlamaModel: @unchecked Sendable {
         let c = config
         Kernels.rmsNorm(x, weight: layer.attentionNorm, epsilon: c.normEpsilon, count: c.embeddingLength, into: s.normed)
         s.activation.quantize(s.normed, count: c.embeddingLength)
-        matVecQuantized(layer.query, output: s.query)
-        matVecQuantized(layer.key, output: s.key)
-        matVecQuantized(layer.value, output: s.value)
+        matVecQuantized(layer.query, s.query, layer.key, s.key, layer.value, s.value)
         Kernels.addBias(layer.queryBias, to: s.query)
         Kernels.addBias(layer.keyBias, to: s.key)
         Kernels.addBias(layer.valueBias, to: s.value)
@@ -204,8 +202,7 @@ public final class LlamaModel: @unchecked Sendable {
 
         Kernels.rmsNorm(x, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: c.embeddingLength, into: s.normed)
         s.activation.quantize(s.normed, count: c.embeddingLength)
-        matVecQuantized(layer.gate, output: s.gate)
-        matVecQuantized(layer.up, output: s.up)
+        matVecQuantized(layer.gate, s.gate, layer.up, s.up)
         Kernels.swiGLU(gate: s.gate, up: s.up, count: c.feedForwardLength)
         matVec(layer.down, input: s.gate, output: s.projected)
         Kernels.addResidual(s.projected, scale: c.residualScale, into: x, count: c.embeddingLength)
@@ -231,6 +228,32 @@ public final class LlamaModel: @unchecked Sendable {
         let a = activation ?? scratch.activation
         pool.parallelFor(rows: w.rows) { range in
             w.multiply(range, x: a, y: output)
+        }
+    }
+
+    /// Two or three matrices times the same quantized activation, as one job over their rows
+    /// together: one wake-up and one wait of the pool instead of one per matrix (each row's result
+    /// is the same bits whichever chunk computes it). Takes no array, so decode allocates nothing.
+    func matVecQuantized(
+        _ w0: WeightMatrix, _ y0: UnsafeMutablePointer<Float>, _ w1: WeightMatrix, _ y1: UnsafeMutablePointer<Float>,
+        _ w2: WeightMatrix? = nil, _ y2: UnsafeMutablePointer<Float>? = nil
+    ) {
+        guard w0.type != .f32, w1.type != .f32, w2?.type != .f32 else {
+            matVecQuantized(w0, output: y0)
+            matVecQuantized(w1, output: y1)
+            if let w2, let y2 { matVecQuantized(w2, output: y2) }
+            return
+        }
+        let a = scratch.activation
+        let first = w0.rows, second = w0.rows + w1.rows
+        pool.parallelFor(rows: second + (w2?.rows ?? 0)) { range in
+            if range.lowerBound < first { w0.multiply(range.lowerBound..<min(range.upperBound, first), x: a, y: y0) }
+            if range.upperBound > first, range.lowerBound < second {
+                w1.multiply((max(range.lowerBound, first) - first)..<(min(range.upperBound, second) - first), x: a, y: y1)
+            }
+            if let w2, let y2, range.upperBound > second {
+                w2.multiply((max(range.lowerBound, second) - second)..<(range.upperBound - second), x: a, y: y2)
+            }
         }
     }
 }
