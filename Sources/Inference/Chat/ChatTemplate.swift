@@ -11,7 +11,7 @@ public struct ChatMessage: Sendable, Codable, Equatable {
 /// Renders a conversation the way the model's own Jinja template does, for the template
 /// families we recognise (no Jinja interpreter: the families are few and fixed).
 public struct ChatTemplate: Sendable {
-    public enum Family: String, Sendable { case chatML, llama3 }
+    public enum Family: String, Sendable { case chatML, llama3, llama2 }
 
     public let family: Family
     /// The system prompt the template adds when the conversation has none (ChatML models such as SmolLM).
@@ -34,6 +34,8 @@ public struct ChatTemplate: Sendable {
         } else if source.contains("<|im_start|>") {
             family = .chatML; warning = nil
             defaultSystemPrompt = Self.embeddedSystemPrompt(in: source)
+        } else if source.contains("[INST]") && source.contains("<<SYS>>") {
+            family = .llama2; defaultSystemPrompt = nil; warning = nil
         } else {
             family = .chatML; defaultSystemPrompt = nil
             warning = "unrecognised chat template; using ChatML"
@@ -67,6 +69,34 @@ public struct ChatTemplate: Sendable {
                 out += "<|start_header_id|>\(m.role)<|end_header_id|>\n\n\(m.content.trimmingWhitespace())<|eot_id|>"
             }
             if addGenerationPrompt { out += "<|start_header_id|>assistant<|end_header_id|>\n\n" }
+        case .llama2:
+            out += Self.renderLlama2(messages)
+        }
+        return out
+    }
+}
+
+extension ChatTemplate {
+    /// Meta's Llama-2-chat template: a leading system message goes into the first turn inside
+    /// `<<SYS>>`; every user turn opens with BOS, every answer closes with EOS; contents are trimmed.
+    /// It has no generation prompt: the closing `[/INST]` is where the answer starts. (The Jinja
+    /// template refuses roles that do not alternate; here anything but "assistant" is a user turn.)
+    static func renderLlama2(_ messages: [ChatMessage]) -> String {
+        var turns = messages[...]
+        var system: String?
+        if let first = turns.first, first.role == "system" {
+            system = first.content
+            turns = turns.dropFirst()
+        }
+        var out = ""
+        for (i, m) in turns.enumerated() {
+            var content = m.content
+            if i == 0, let system { content = "<<SYS>>\n\(system)\n<</SYS>>\n\n" + content }
+            if m.role == "assistant" {
+                out += " \(content.trimmingWhitespace()) </s>"
+            } else {
+                out += "<s>[INST] \(content.trimmingWhitespace()) [/INST]"
+            }
         }
         return out
     }

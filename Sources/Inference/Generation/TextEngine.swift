@@ -55,9 +55,7 @@ public final class TextEngine: @unchecked Sendable {
 
     /// Raw text as a prompt, with the BOS token when the model asks for one.
     public func promptTokens(text: String) -> [Int32] {
-        let ids = tokenizer.encode(text)
-        if tokenizer.addBOS, let bos = tokenizer.bosID { return [bos] + ids }
-        return ids
+        tokenizer.withBOS(tokenizer.encode(text))
     }
 
     /// Generates up to `maxTokens` (clipped to the context), handing text to `emit` as soon as it

@@ -63,8 +63,9 @@ public final class TextCodec: Sendable {
         }
     }
 
-    /// A conversation rendered with the model's template, special tokens recognised.
+    /// A conversation rendered with the model's template, special tokens recognised, BOS in front
+    /// when the model asks for one.
     public func promptTokens(chat messages: [ChatMessage]) -> [Int32] {
-        tokenizer.encode(template.render(messages), parseSpecial: true)
+        tokenizer.withBOS(tokenizer.encode(template.render(messages), parseSpecial: true))
     }
 }

@@ -6,7 +6,12 @@ struct GGUFBuilder {
     enum Value {
         case uint32(UInt32)
         case float32(Float)
+        case bool(Bool)
         case string(String)
+        /// Arrays (GGUF type 9) of strings, float32 and int32, as vocabularies store them.
+        case strings([String])
+        case float32s([Float])
+        case int32s([Int32])
     }
 
     struct Tensor {
@@ -37,7 +42,17 @@ struct GGUFBuilder {
             switch value {
             case .uint32(let v): append(UInt32(4)); append(v)
             case .float32(let v): append(UInt32(6)); append(v.bitPattern)
+            case .bool(let v): append(UInt32(7)); append(UInt8(v ? 1 : 0))
             case .string(let s): append(UInt32(8)); appendString(s)
+            case .strings(let items):
+                append(UInt32(9)); append(UInt32(8)); append(UInt64(items.count))
+                for s in items { appendString(s) }
+            case .float32s(let items):
+                append(UInt32(9)); append(UInt32(6)); append(UInt64(items.count))
+                for v in items { append(v.bitPattern) }
+            case .int32s(let items):
+                append(UInt32(9)); append(UInt32(5)); append(UInt64(items.count))
+                for v in items { append(v) }
             }
         }
         var offset = 0
