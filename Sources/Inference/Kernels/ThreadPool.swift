@@ -62,8 +62,13 @@ final class ThreadPool: @unchecked Sendable {
         parallelFor(count: rows, grain: Self.grain(count: rows, threads: threads, alignment: 16), body)
     }
 
-    /// Runs `body` over 0..<count (tokens, heads: few items of real work each) in small chunks.
-    func parallelFor(items count: Int, _ body: (Range<Int>) -> Void) {
+    /// Runs `body` over 0..<count (tokens, heads: few items of real work each) in small chunks;
+    /// `serial`: all on this thread, when the work is too little to be worth waking another.
+    func parallelFor(items count: Int, serial: Bool = false, _ body: (Range<Int>) -> Void) {
+        if serial {
+            if count > 0 { body(0..<count) }
+            return
+        }
         parallelFor(count: count, grain: Self.grain(count: count, threads: threads, alignment: 1), body)
     }
 

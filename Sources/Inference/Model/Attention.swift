@@ -20,11 +20,11 @@ enum Attention {
         let heads = c.headCount
         // Below about this many cached entries a head is quicker than waking another thread.
         let work = heads * tokens * (firstLength + tokens / 2)
-        let body = { (items: Range<Int>) in
+        // A closure literal straight into the call: non-escaping, so its context is not heap-allocated.
+        pool.parallelFor(items: heads * tokens, serial: work < 256) { items in
             runItems(items, tokens: tokens, query: query, queryStride: queryStride, keys: keys, values: values,
                      firstLength: firstLength, config: c, output: output)
         }
-        if work < 256 { body(0..<(heads * tokens)) } else { pool.parallelFor(items: heads * tokens, body) }
     }
 
     /// Items are head-major (item = head · tokens + token), so a thread's chunk spans tokens of
