@@ -233,7 +233,7 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Two or three matrices times the same quantized activation, as one job over their rows
     /// together: one wake-up and one wait of the pool instead of one per matrix (each row's result
-    /// is the same bits whichever chunk computes it). Takes no array, so decode allocates nothing.
+    /// is the same bits whichever chunk computes it). Takes no array, so it allocates nothing of its own.
     func matVecQuantized(
         _ w0: WeightMatrix, _ y0: UnsafeMutablePointer<Float>, _ w1: WeightMatrix, _ y1: UnsafeMutablePointer<Float>,
         _ w2: WeightMatrix? = nil, _ y2: UnsafeMutablePointer<Float>? = nil
