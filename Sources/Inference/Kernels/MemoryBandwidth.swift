@@ -1,7 +1,7 @@
 import Dispatch
 
-/// A STREAM-style read of a large buffer: the bandwidth one thread gets from memory. Here, in
-/// the natively compiled module, so the loop uses the same vector width as the kernels.
+/// A STREAM-style read of a large buffer: the bandwidth one or more threads get from memory. Here,
+/// in the natively compiled module, so the loop uses the same vector width as the kernels.
 public enum MemoryBandwidth {
     /// Best bytes per second over `repeats` reads of a `bytes`-long buffer, split into one
     /// contiguous slice per thread (`threads` reading at once, as the decode kernels do).

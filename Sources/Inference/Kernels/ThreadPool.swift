@@ -65,11 +65,8 @@ final class ThreadPool: @unchecked Sendable {
     /// Runs `body` over 0..<count (tokens, heads: few items of real work each) in small chunks;
     /// `serial`: all on this thread, when the work is too little to be worth waking another.
     func parallelFor(items count: Int, serial: Bool = false, _ body: (Range<Int>) -> Void) {
-        if serial {
-            if count > 0 { body(0..<count) }
-            return
-        }
-        parallelFor(count: count, grain: Self.grain(count: count, threads: threads, alignment: 1), body)
+        // One chunk of everything runs on this thread.
+        parallelFor(count: count, grain: serial ? max(1, count) : Self.grain(count: count, threads: threads, alignment: 1), body)
     }
 
     /// Chunks about a quarter of a thread's share, so a thread the host pauses for a moment (a

@@ -20,7 +20,6 @@ enum Attention {
         let heads = c.headCount
         // Below about this many cached entries a head is quicker than waking another thread.
         let work = heads * tokens * (firstLength + tokens / 2)
-        // A closure literal straight into the call: non-escaping, so its context is not heap-allocated.
         pool.parallelFor(items: heads * tokens, serial: work < 256) { items in
             runItems(items, tokens: tokens, query: query, queryStride: queryStride, keys: keys, values: values,
                      firstLength: firstLength, config: c, output: output)

@@ -53,10 +53,9 @@ extension LlamaModel {
         guard cache.length + n <= cache.capacity else { throw .contextFull(capacity: cache.capacity) }
         let d = c.embeddingLength, q = c.headCount * c.headDimension, kv = c.kvDimension, f = c.feedForwardLength
         scratch.ropeTable.reserve(positions: cache.length + n)
-        let keysAndValues = { (l: Int) in (cache.key(layer: l, position: 0), cache.value(layer: l, position: 0)) }
         for l in range {
             let layer = layers[l]
-            let (keys, values) = keysAndValues(l)
+            let keys = cache.key(layer: l, position: 0), values = cache.value(layer: l, position: 0)
             perToken(n) { t in Kernels.rmsNorm(hidden + t * d, weight: layer.attentionNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
             batchMatVec([(layer.query, p.query, q), (layer.key, p.key, kv), (layer.value, p.value, kv)],
                         input: p.normed, inputStride: d, tokens: n, quantized: p.narrow)

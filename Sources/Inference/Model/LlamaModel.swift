@@ -59,8 +59,16 @@ public final class LlamaModel: @unchecked Sendable {
         do { config = try LlamaConfig(gguf: file) } catch { throw .config(error) }
         self.config = config
         let d = config.embeddingLength, kv = config.kvDimension, ff = config.feedForwardLength
-        var owned: [UnsafeMutableRawPointer] = []
+        // Llama 3.1+: per-angle divisors of the RoPE frequencies, read and checked before any weight
+        // is copied, so a bad one leaves nothing to free.
         var ropeFactors: [Float]?
+        if file.tensor(named: "rope_freqs.weight") != nil {
+            do { ropeFactors = try WeightMatrix.vector("rope_freqs.weight", from: file, count: config.ropeDimension / 2) } catch { throw .weights(error) }
+            guard ropeFactors!.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                throw .config(.inconsistent("rope_freqs.weight holds a factor that is not a positive number"))
+            }
+        }
+        var owned: [UnsafeMutableRawPointer] = []
         let runsHead = range.map { $0.upperBound >= config.layerCount } ?? true
         let tied = file.tensor(named: "output.weight") == nil
         do {
@@ -98,19 +106,11 @@ public final class LlamaModel: @unchecked Sendable {
             } else {
                 head = tokenEmbedding
             }
-            // Llama 3.1+: per-angle divisors of the RoPE frequencies.
-            if file.tensor(named: "rope_freqs.weight") != nil {
-                ropeFactors = try WeightMatrix.vector("rope_freqs.weight", from: file, count: config.ropeDimension / 2)
-            }
         } catch {
             owned.forEach { $0.deallocate() }
             throw .weights(error)
         }
         ownedBuffers = owned
-        if let factors = ropeFactors, !factors.allSatisfy({ $0.isFinite && $0 > 0 }) {
-            owned.forEach { $0.deallocate() }
-            throw .config(.inconsistent("rope_freqs.weight holds a factor that is not a positive number"))
-        }
         scratch = ForwardScratch(config: config, ropeFactors: ropeFactors)
         pool = ThreadPool(threads: max(1, threads))
     }

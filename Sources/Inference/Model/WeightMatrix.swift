@@ -4,13 +4,14 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
     public let type: GGMLType
+    /// Rows in `type`: the file's, or the transcoded copy's. The kernels read them only for rows
+    /// past the last group of four (when there are none, a transcoded copy is freed after regrouping).
     public let bytes: UnsafeRawPointer
     public let rowBytes: Int
     /// The tensor as stored in the file (embedding lookups read these rows). Its type differs from
     /// `type` when the format was transcoded for the kernels.
     let fileRows: (type: GGMLType, bytes: UnsafeRawPointer, rowBytes: Int)
-    /// The rows regrouped by four for the kernels, when the format has them; `bytes` still views
-    /// the file (for the odd rows past the last group, and embedding lookups).
+    /// The rows regrouped by four for the kernels, when the format has them.
     let groups: RowGroups?
 
     public enum Error: Swift.Error, CustomStringConvertible {
