@@ -6,13 +6,18 @@ BUILD_FLAGS := -c release -Xswiftc -enable-testing
 BIN := .build/release/exo-peer
 ARGS ?=
 
-.PHONY: run test deps model build test-build unit-tests system-tests fuzz clean
+.PHONY: run test deps model test-models build test-build unit-tests system-tests fuzz clean
 
 deps:
 	@scripts/install-deps.sh
 
 model: deps
 	@scripts/fetch-model.sh
+
+## The real published models the tests check against llama.cpp's outputs (cached like the default one).
+test-models: model
+	@scripts/fetch-model.sh --model qwen2.5-coder-0.5b
+	@scripts/fetch-model.sh --model gemma-3-270m
 
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS) --product exo-peer
@@ -27,7 +32,7 @@ run: model build
 ## Install everything and run the whole suite: unit tests, then the multi-node system tests.
 # Serially: the model tests are synchronous and CPU-bound, and run beside the async mesh tests they
 # would occupy the 2-core machine's whole cooperative thread pool and starve those tests' timeouts.
-test: model test-build
+test: test-models test-build
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build --no-parallel
 	@if [ -x scripts/system-tests.sh ]; then scripts/system-tests.sh; fi
 
