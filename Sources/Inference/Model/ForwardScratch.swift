@@ -4,6 +4,10 @@ final class ForwardScratch: @unchecked Sendable {
     let activation: QuantizedActivation
     let wideActivation: QuantizedActivation
     let ropeTable: RopeTable
+    /// The sliding-window layers' RoPE (Gemma 3: base 10,000, no scaling), when the model has them.
+    let localRopeTable: RopeTable?
+    /// Router and expert buffers of a mixture-of-experts model.
+    let mixture: MixtureScratch?
     private let all: [UnsafeMutablePointer<Float>]
 
     init(config c: LlamaConfig, ropeFactors: [Float]? = nil) {
@@ -27,6 +31,14 @@ final class ForwardScratch: @unchecked Sendable {
         activation = QuantizedActivation(capacity: c.embeddingLength)
         wideActivation = QuantizedActivation(capacity: max(c.feedForwardLength, qDim))
         ropeTable = RopeTable(ropeDimension: c.ropeDimension, base: c.ropeBase, frequencyScale: c.ropeFrequencyScale, factors: ropeFactors)
+        localRopeTable = c.slidingWindow.map { RopeTable(ropeDimension: c.ropeDimension, base: $0.ropeBase) }
+        mixture = c.experts.map { MixtureScratch(experts: $0, embeddingLength: c.embeddingLength) }
+    }
+
+    /// Makes RoPE rows 0..<count available in every table.
+    func reserveRope(positions count: Int) {
+        ropeTable.reserve(positions: count)
+        localRopeTable?.reserve(positions: count)
     }
 
     deinit {
