@@ -200,6 +200,14 @@ public struct Experts: Sendable, Equatable {
     public var normalizesWeights: Bool
     public var weightsScale: Float
 
+    init(count: Int, used: Int, feedForwardLength: Int, normalizesWeights: Bool, weightsScale: Float) {
+        self.count = count
+        self.used = used
+        self.feedForwardLength = feedForwardLength
+        self.normalizesWeights = normalizesWeights
+        self.weightsScale = weightsScale
+    }
+
     init(gguf: GGUFFile, architecture arch: String, denseFeedForwardLength: Int) throws(LlamaConfig.Error) {
         guard let count = gguf.metadata["\(arch).expert_count"]?.int, count > 0 else { throw .missingMetadata("\(arch).expert_count") }
         guard let used = gguf.metadata["\(arch).expert_used_count"]?.int, used > 0 else { throw .missingMetadata("\(arch).expert_used_count") }

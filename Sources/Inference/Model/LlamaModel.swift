@@ -62,7 +62,7 @@ public final class LlamaModel: @unchecked Sendable {
         let config: LlamaConfig
         do { config = try LlamaConfig(gguf: file) } catch { throw .config(error) }
         self.config = config
-        let d = config.embeddingLength, kv = config.kvDimension, ff = config.feedForwardLength
+        let d = config.embeddingLength, kv = config.kvDimension
         // Llama 3.1+: per-angle divisors of the RoPE frequencies, read and checked before any weight
         // is copied, so a bad one leaves nothing to free.
         var ropeFactors: [Float]?
