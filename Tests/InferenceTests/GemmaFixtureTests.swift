@@ -126,6 +126,39 @@ import Testing
         #expect(worst < 0.01, "largest probability difference \(worst)")
     }
 
+    // MARK: Long contexts and pipeline ranks
+
+    /// 600 positions: past the 512-position window, so the local layers' rings (543 slots) wrap.
+    /// Batched prefill equals token by token, and both equal a cache with a slot per position;
+    /// two layer ranges on caches of their own equal the whole model.
+    @Test func pastTheWindowRingsPrefillAndLayerRangesKeepTheBits() throws {
+        let model = try engine().model
+        let n = model.config.layerCount, d = model.config.embeddingLength
+        let tokens: [Int32] = (0..<600).map { Int32(1_000 + ($0 * 7_919) % 200_000) }
+        let ring = model.makeCache(capacity: 640)
+        let full = KVCache(layers: 0..<n, capacity: 640, kvDimension: model.config.kvDimension)
+        #expect(ring.slots(layer: 0) == 512 + LlamaModel.prefillBatch - 1 && ring.slots(layer: 5) == 640)
+        #expect(ring.bytes < full.bytes)
+        // At the full 32k context: 15 rings of 543 slots and 3 layers of 32,768, not 18 of 32,768.
+        let kvBytes = 2 * model.config.kvDimension * 2
+        #expect(model.makeCache().bytes == (15 * 543 + 3 * 32_768) * kvBytes)
+        let batched = Array(try model.prefill(tokens, cache: ring))
+        #expect(Array(try model.prefill(tokens, cache: full)).map(\.bitPattern) == batched.map(\.bitPattern))
+        let first = model.makeCache(capacity: 640, layers: 0..<7), second = model.makeCache(capacity: 640, layers: 7..<n)
+        let hidden = UnsafeMutablePointer<Float>.allocate(capacity: d)
+        defer { hidden.deallocate() }
+        var last: [Float] = []
+        for token in tokens {
+            try model.embed(token, into: hidden)
+            try model.forwardLayers(0..<7, hidden: hidden, cache: first)
+            try model.forwardLayers(7..<n, hidden: hidden, cache: second)
+            first.length += 1
+            second.length += 1
+            last = Array(model.logits(hidden: hidden))
+        }
+        #expect(last.map(\.bitPattern) == batched.map(\.bitPattern))
+    }
+
     // MARK: The graph alone, with the engine's own weights
 
     /// llama.cpp's greedy steps on the Gemma file rewritten into the formats this engine runs it
