@@ -1,8 +1,35 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+import Foundation
+
 // Kernels are built for the CPU they run on, as llama.cpp is: without it Swift emits SSE code only.
+// The same CPU's flags choose the kernels' instruction set at build time (Sources/Inference/Kernels/x86/):
+// calling an intrinsic the target lacks crashes the compiler, so each path is compiled only where the CPU
+// has it. Debug builds are not native and take the portable path. EXO_KERNELS=avx2|portable forces a
+// lower path (to test every path on one machine).
+let cpuFlags: Set<Substring> = {
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+    return Set(line.split(separator: " "))
+}()
+let kernelPath: String = {
+    let forced = ProcessInfo.processInfo.environment["EXO_KERNELS"]
+    if forced == "portable" { return "portable" }
+    if forced != "avx2", ["avx512f", "avx512bw", "avx512vl"].allSatisfy(cpuFlags.contains) { return "avx512" }
+    if ["avx2", "fma", "f16c"].allSatisfy(cpuFlags.contains) { return "avx2" }
+    return "portable"
+}()
+let kernelConditions: [String] = {
+    var c: [String] = []
+    if kernelPath == "avx512" { c += ["KERNELS_AVX512", "KERNELS_AVX2"] }
+    if kernelPath == "avx2" { c += ["KERNELS_AVX2"] }
+    if kernelPath == "avx512", cpuFlags.contains("avx512_vnni") { c.append("KERNELS_AVX512VNNI") }
+    if kernelPath != "portable", cpuFlags.contains("avx_vnni") { c.append("KERNELS_AVXVNNI") }
+    return c
+}()
 let nativeCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "native"], .when(configuration: .release))]
+    + kernelConditions.map { .define($0, .when(configuration: .release)) }
 
 let package = Package(
     name: "exo-peer",

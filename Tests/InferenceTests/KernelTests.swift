@@ -10,6 +10,8 @@ struct KernelTests {
         case .q4_1: (20, [0, 2])
         case .q8_0: (34, [0])
         case .q4_0: (18, [0])
+        case .q5_0: (22, [0])
+        case .q5_1: (24, [0, 2])
         default: fatalError("no kernel for \(type)")
         }
         var bytes = (0..<(size * blocks)).map { _ in UInt8.random(in: 0...255, using: &rng) }
@@ -23,7 +25,7 @@ struct KernelTests {
         return bytes
     }
 
-    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0])
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1])
     func quantizedDotMatchesScalarDequantizedDot(type: GGMLType) throws {
         var rng = SeededGenerator(seed: 7)
         let n = 576, blocks = n / 32
@@ -52,7 +54,7 @@ struct KernelTests {
     }
 
     /// The four-row kernels give bit-identical results to the one-row kernels (same order of operations).
-    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0])
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1])
     func fourRowKernelsMatchOneRowKernelsExactly(type: GGMLType) {
         var rng = SeededGenerator(seed: 5)
         let n = 1536, rows = 7

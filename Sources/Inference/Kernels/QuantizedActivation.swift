@@ -11,15 +11,25 @@ public final class QuantizedActivation: @unchecked Sendable {
     public let scales: UnsafeMutablePointer<Float>
     /// scale × sum of the block's quantized values (Q8_1's `s`).
     public let sums: UnsafeMutablePointer<Float>
+    /// The same vector quantized for K-quant weights (Q8_K), when `quantizesK` and the count is a multiple of 256.
+    public let k: Q8KActivation
+    /// `k`'s view, where the K-quant kernels read it.
+    let kView: UnsafeMutablePointer<Q8KView>
+    /// Whether `quantize` also fills `k` (set for models with K-quant weights).
+    public var quantizesK = false
 
     public init(capacity: Int) {
         self.capacity = capacity
         pairs = .allocate(capacity: capacity + 64)
         scales = .allocate(capacity: capacity / 32 + 1)
         sums = .allocate(capacity: capacity / 32 + 1)
+        k = Q8KActivation(capacity: capacity / 256 * 256)
+        kView = .allocate(capacity: 1)
+        kView.initialize(to: k.view)
     }
 
     deinit {
+        kView.deallocate()
         pairs.deallocate()
         scales.deallocate()
         sums.deallocate()
@@ -55,6 +65,7 @@ public final class QuantizedActivation: @unchecked Sendable {
     public func quantize(_ x: UnsafePointer<Float>, count n: Int) {
         precondition(n <= capacity && n % 32 == 0)
         count = n
+        if quantizesK, n % 256 == 0 { k.quantize(x, count: n) }
         let shift = SIMD16<Float>(repeating: 0x1.8p23)
         for b in 0..<(n / 32) {
             let block = UnsafeRawPointer(x + b * 32)

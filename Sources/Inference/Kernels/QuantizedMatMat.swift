@@ -6,8 +6,8 @@ public enum QuantizedMatMat {
     /// Whether `type` has a batched kernel (others fall back to one matrix-vector product per token).
     public static func supports(_ type: GGMLType) -> Bool {
         switch type {
-        case .q4_1, .q8_0, .q4_0: true
-        default: false
+        case .q4_1, .q8_0, .q4_0, .q5_0, .q5_1: true
+        default: KQuantMatMul.supports(type)
         }
     }
 
@@ -20,6 +20,10 @@ public enum QuantizedMatMat {
         case .q4_1: self.rows(Q4_1Block.self, rows, weights: weights, rowBytes: rowBytes, xs: xs, y: y, stride: stride)
         case .q4_0: self.rows(Q4_0Block.self, rows, weights: weights, rowBytes: rowBytes, xs: xs, y: y, stride: stride)
         case .q8_0: self.rows(Q8_0Block.self, rows, weights: weights, rowBytes: rowBytes, xs: xs, y: y, stride: stride)
+        case .q5_0: self.rows(Q5_0Block.self, rows, weights: weights, rowBytes: rowBytes, xs: xs, y: y, stride: stride)
+        case .q5_1: self.rows(Q5_1Block.self, rows, weights: weights, rowBytes: rowBytes, xs: xs, y: y, stride: stride)
+        case .q4_K, .q5_K, .q6_K:
+            KQuantMatMul.rows(rows, type: type, weights: weights, rowBytes: rowBytes, x: xs.kViews, tokens: xs.tokens, columns: xs.count, y: y, stride: stride)
         default: preconditionFailure("no batched kernel for \(type)")
         }
     }
@@ -58,6 +62,13 @@ public final class QuantizedBatch: @unchecked Sendable {
     let pairs: UnsafeMutablePointer<UnsafeMutablePointer<Int16>>
     let scales: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     let sums: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    /// Each token's Q8_K quants, for K-quant weights (filled when `quantizesK`).
+    let kViews: UnsafeMutablePointer<Q8KView>
+
+    /// Whether `quantize` also quantizes for K-quant weights (Q8_K).
+    public var quantizesK = false {
+        didSet { for slot in slots { slot.quantizesK = quantizesK } }
+    }
 
     public init(capacity: Int, maximumTokens: Int) {
         self.capacity = capacity
@@ -66,14 +77,17 @@ public final class QuantizedBatch: @unchecked Sendable {
         pairs = .allocate(capacity: maximumTokens)
         scales = .allocate(capacity: maximumTokens)
         sums = .allocate(capacity: maximumTokens)
+        kViews = .allocate(capacity: maximumTokens)
         for (t, slot) in slots.enumerated() {
             pairs[t] = slot.pairs
             scales[t] = slot.scales
             sums[t] = slot.sums
+            kViews.advanced(by: t).initialize(to: slot.k.view)
         }
     }
 
     deinit {
+        kViews.deallocate()
         pairs.deallocate()
         scales.deallocate()
         sums.deallocate()

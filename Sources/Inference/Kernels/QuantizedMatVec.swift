@@ -11,6 +11,8 @@ public enum QuantizedMatVec {
         case .q4_1: self.rows(Q4_1Block.self, rows, weights: weights, rowBytes: rowBytes, x: x, y: y)
         case .q8_0: self.rows(Q8_0Block.self, rows, weights: weights, rowBytes: rowBytes, x: x, y: y)
         case .q4_0: self.rows(Q4_0Block.self, rows, weights: weights, rowBytes: rowBytes, x: x, y: y)
+        case .q5_0: self.rows(Q5_0Block.self, rows, weights: weights, rowBytes: rowBytes, x: x, y: y)
+        case .q5_1: self.rows(Q5_1Block.self, rows, weights: weights, rowBytes: rowBytes, x: x, y: y)
         default:
             preconditionFailure("no quantized kernel for \(type); the model loader routes it to the dequantizing path")
         }
@@ -133,10 +135,10 @@ public enum QuantizedMatVec {
         }
     }
 
-    /// Whether `type` has an integer kernel here (others are dequantized to F32 at load).
+    /// Whether `type` has an integer kernel here (K-quants have `KQuantMatMul`; others are dequantized to F32 at load).
     public static func supports(_ type: GGMLType) -> Bool {
         switch type {
-        case .q4_1, .q8_0, .q4_0: true
+        case .q4_1, .q8_0, .q4_0, .q5_0, .q5_1: true
         default: false
         }
     }
@@ -181,5 +183,36 @@ enum Q8_0Block: WeightBlockFormat {
     @inline(__always) static func load(_ block: UnsafeRawPointer) -> WeightBlock {
         let (even, odd) = QuantizedMatVec.signedBytes(block + 2)
         return WeightBlock(even: even, odd: odd, scale: QuantizedMatVec.half(block), offset: nil)
+    }
+}
+
+/// The fifth bits of a Q5_0/Q5_1 block (a little-endian UInt32, bit i for element i) as 16 in the
+/// activation's (even, odd) lanes: even lane i is element 2i, which for i ≥ 8 is bit 2i − 16 of the upper half.
+@inline(__always) func fifthBits(_ qh: UInt32) -> (SIMD16<Int16>, SIMD16<Int16>) {
+    let halves = SIMD16<UInt16>(lowHalf: SIMD8(repeating: UInt16(truncatingIfNeeded: qh)), highHalf: SIMD8(repeating: UInt16(truncatingIfNeeded: qh >> 16)))
+    let evenShift = SIMD16<UInt16>(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14)
+    let even = ((halves &>> evenShift) & 1) &<< 4, odd = ((halves &>> (evenShift &+ 1)) & 1) &<< 4
+    return (unsafeBitCast(even, to: SIMD16<Int16>.self), unsafeBitCast(odd, to: SIMD16<Int16>.self))
+}
+
+/// Q5_0: Float16 scale d, 4 bytes of fifth bits, 16 bytes of nibbles; x = d·(q − 16). llama.cpp's
+/// `ggml_vec_dot_q5_0_q8_0` has Q4_0's float order.
+enum Q5_0Block: WeightBlockFormat {
+    static let bytes = 22
+    @inline(__always) static func load(_ block: UnsafeRawPointer) -> WeightBlock {
+        let (even, odd) = QuantizedMatVec.nibbles(block + 6, offset: 16)
+        let (evenHigh, oddHigh) = fifthBits(block.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+        return WeightBlock(even: even &+ evenHigh, odd: odd &+ oddHigh, scale: QuantizedMatVec.half(block), offset: nil)
+    }
+}
+
+/// Q5_1: Float16 scale d and minimum m, 4 bytes of fifth bits, 16 bytes of nibbles; x = d·q + m
+/// (Q4_1's float order, `ggml_vec_dot_q5_1_q8_1`).
+enum Q5_1Block: WeightBlockFormat {
+    static let bytes = 24
+    @inline(__always) static func load(_ block: UnsafeRawPointer) -> WeightBlock {
+        let (even, odd) = QuantizedMatVec.nibbles(block + 8, offset: 0)
+        let (evenHigh, oddHigh) = fifthBits(block.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        return WeightBlock(even: even &+ evenHigh, odd: odd &+ oddHigh, scale: QuantizedMatVec.half(block), offset: QuantizedMatVec.half(block, 2))
     }
 }

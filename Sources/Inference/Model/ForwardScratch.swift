@@ -10,7 +10,8 @@ final class ForwardScratch: @unchecked Sendable {
     let mixture: MixtureScratch?
     private let all: [UnsafeMutablePointer<Float>]
 
-    init(config c: LlamaConfig, ropeFactors: [Float]? = nil) {
+    /// `kQuants`: the model has K-quant matrices, so activations are quantized for them too (Q8_K).
+    init(config c: LlamaConfig, ropeFactors: [Float]? = nil, kQuants: Bool = false) {
         func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
             p.initialize(repeating: 0, count: n)
@@ -30,6 +31,8 @@ final class ForwardScratch: @unchecked Sendable {
         all = [hidden, normed, query, key, value, attention, projected, gate, up, logits]
         activation = QuantizedActivation(capacity: c.embeddingLength)
         wideActivation = QuantizedActivation(capacity: max(c.feedForwardLength, qDim))
+        activation.quantizesK = kQuants
+        wideActivation.quantizesK = kQuants
         ropeTable = RopeTable(ropeDimension: c.ropeDimension, base: c.ropeBase, frequencyScale: c.ropeFrequencyScale, factors: ropeFactors)
         localRopeTable = c.slidingWindow.map { RopeTable(ropeDimension: c.ropeDimension, base: $0.ropeBase) }
         mixture = c.experts.map { MixtureScratch(experts: $0, embeddingLength: c.embeddingLength) }

@@ -8,7 +8,7 @@ final class PrefillScratch: @unchecked Sendable {
     let wide: QuantizedBatch
     private let all: [UnsafeMutablePointer<Float>]
 
-    init(config c: LlamaConfig) {
+    init(config c: LlamaConfig, kQuants: Bool = false) {
         let b = Self.batch, d = c.embeddingLength, q = c.headCount * c.headDimension, f = c.feedForwardLength
         func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: n * b)
@@ -20,6 +20,8 @@ final class PrefillScratch: @unchecked Sendable {
         all = [hidden, normed, query, key, value, attention, projected, gate, up]
         narrow = QuantizedBatch(capacity: max(d, q), maximumTokens: b)
         wide = QuantizedBatch(capacity: max(f, q), maximumTokens: b)
+        narrow.quantizesK = kQuants
+        wide.quantizesK = kQuants
     }
 
     deinit { all.forEach { $0.deallocate() } }

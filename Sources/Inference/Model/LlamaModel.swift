@@ -28,7 +28,9 @@ public final class LlamaModel: @unchecked Sendable {
     // Run state, allocated once.
     let scratch: ForwardScratch
     /// Buffers for batched prefill, allocated on first use.
-    lazy var prefillScratch = PrefillScratch(config: config)
+    lazy var prefillScratch = PrefillScratch(config: config, kQuants: usesKQuants)
+    /// Whether any matrix is in a K-quant format, whose kernels take Q8_K activations.
+    let usesKQuants: Bool
     let pool: ThreadPool
 
     public enum Error: Swift.Error, CustomStringConvertible {
@@ -120,7 +122,9 @@ public final class LlamaModel: @unchecked Sendable {
             throw .weights(error)
         }
         ownedBuffers = owned
-        scratch = ForwardScratch(config: config, ropeFactors: ropeFactors)
+        let matrices = layers.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] } + [head]
+        usesKQuants = matrices.contains { KQuantMatMul.supports($0.type) }
+        scratch = ForwardScratch(config: config, ropeFactors: ropeFactors, kQuants: usesKQuants)
         pool = ThreadPool(threads: max(1, threads))
     }
 

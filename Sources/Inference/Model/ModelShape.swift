@@ -1,6 +1,6 @@
 /// A model's size by part, read from its GGUF header: what placement needs to put layers on nodes.
-/// Sizes are what the engine holds in memory, which differs from the file for formats it rewrites
-/// at load (`Transcode`, and F16/BF16 as Float32).
+/// Sizes are what the engine holds in memory: the file's, except for formats without integer
+/// kernels (F16/BF16, Q2_K, Q3_K), held as Float32.
 public struct ModelShape: Sendable, Equatable {
     public var architecture: String
     public var layerCount: Int
@@ -35,11 +35,8 @@ public struct ModelShape: Sendable, Equatable {
 
     /// Bytes the engine holds for `tensor` once loaded.
     static func loadedBytes(_ tensor: GGUFTensorInfo) -> UInt64 {
-        if let target = Transcode.target(for: tensor.type) {
-            return UInt64(tensor.elementCount / target.blockSize * target.blockBytes)
-        }
         switch tensor.type {
-        case .f16, .bf16: return UInt64(tensor.elementCount * 4)
+        case .f16, .bf16, .q2_K, .q3_K: return UInt64(tensor.elementCount * 4)
         default: return UInt64(tensor.byteCount)
         }
     }

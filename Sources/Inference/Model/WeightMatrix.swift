@@ -1,15 +1,16 @@
 /// A weight matrix as the kernels see it: rows of `columns` elements, either quantized bytes
-/// viewed in the mapped file, or F32 values (formats without an integer kernel are dequantized at load).
+/// viewed in the mapped file (regrouped by four rows for the formats that have such kernels), or
+/// F32 values (formats without an integer kernel, Q2_K and Q3_K, are dequantized at load).
 public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
     public let type: GGMLType
-    /// Rows in `type`: the file's, or the transcoded copy's. The kernels read them only for rows
-    /// past the last group of four (when there are none, a transcoded copy is freed after regrouping).
+    /// Rows in `type`: the file's (or, for formats without kernels, a Float32 copy). With row groups
+    /// the kernels read them only for rows past the last group of four.
     public let bytes: UnsafeRawPointer
     public let rowBytes: Int
     /// The tensor as stored in the file (embedding lookups read these rows). Its type differs from
-    /// `type` when the format was transcoded for the kernels.
+    /// `type` when the format was dequantized for want of a kernel.
     let fileRows: (type: GGMLType, bytes: UnsafeRawPointer, rowBytes: Int)
     /// The rows regrouped by four for the kernels, when the format has them.
     let groups: RowGroups?
@@ -29,7 +30,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Views `name` in `file` as a rows×columns matrix (ggml's ne = [columns, rows]).
     /// `used: false` (a layer another pipeline rank runs, or an embedding only looked up) only
-    /// checks the tensor and views it: no copy, no transcoding, and its pages are touched only by lookups.
+    /// checks the tensor and views it: no copy, and its pages are touched only by lookups.
     static func load(_ name: String, from file: GGUFFile, rows: Int, columns: Int, regroup: Bool = true, used: Bool = true,
                      owner: inout [UnsafeMutableRawPointer]) throws(Error) -> WeightMatrix {
         guard let info = file.tensor(named: name) else { throw .missing(name) }
@@ -39,42 +40,16 @@ public struct WeightMatrix: @unchecked Sendable {
         if !used {
             return WeightMatrix(rows: rows, columns: columns, type: info.type, bytes: raw, rowBytes: info.rowBytes, fileRows: fileRows, groups: nil)
         }
-        var type = info.type, bytes = raw, rowBytes = info.rowBytes
-        var transcoded: UnsafeMutableRawPointer?
-        if let target = Transcode.target(for: info.type) {
-            // No kernel for this format: rewrite it into one that has one, row by row.
-            let targetRowBytes = columns / target.blockSize * target.blockBytes
-            let copy = UnsafeMutableRawPointer.allocate(byteCount: max(1, rows * targetRowBytes), alignment: 64)
-            let floats = UnsafeMutablePointer<Float>.allocate(capacity: columns)
-            defer { floats.deallocate() }
-            do {
-                for r in 0..<rows {
-                    try Transcode.row(info.type, from: raw + r * info.rowBytes, count: columns, into: copy + r * targetRowBytes, floats: floats)
-                }
-            } catch {
-                copy.deallocate()
-                throw .dequantize(name, error)
-            }
-            type = target
-            bytes = UnsafeRawPointer(copy)
-            rowBytes = targetRowBytes
-            transcoded = copy
-        }
+        let type = info.type, bytes = raw, rowBytes = info.rowBytes
         if regroup, RowGroups.supports(type) {
             let groups = RowGroups(type: type, rows: rows, columns: columns, source: bytes, rowBytes: rowBytes)
             owner.append(groups.bytes)
-            if let copy = transcoded {
-                // Rows past the last group of four read the transcoded rows. Without such rows only the
-                // groups are read (lookups read `fileRows`), so the copy goes and `bytes` is never read.
-                if groups.groupedRows == rows { copy.deallocate() } else { owner.append(copy) }
-            } else {
-                // The kernels read the copy: the file's pages need not stay resident.
-                file.releasePages(of: info)
-            }
+            // The kernels read the copy: the file's pages need not stay resident.
+            file.releasePages(of: info)
             return WeightMatrix(rows: rows, columns: columns, type: type, bytes: bytes, rowBytes: rowBytes, fileRows: fileRows, groups: groups)
         }
-        if let copy = transcoded { owner.append(copy) }
-        if type == .f32 || QuantizedMatVec.supports(type) {
+        if type == .f32 || QuantizedMatVec.supports(type) || KQuantMatMul.supports(type) {
+            // The kernels read the file's own blocks, in place.
             return WeightMatrix(rows: rows, columns: columns, type: type, bytes: bytes, rowBytes: rowBytes, fileRows: fileRows, groups: nil)
         }
         // No integer kernel for this format: dequantize once into an owned F32 copy.
@@ -112,6 +87,10 @@ extension WeightMatrix {
     /// the regrouped kernel, any other rows through the row kernel (same bits either way).
     @inline(__always)
     func multiply(_ range: Range<Int>, x: QuantizedActivation, y: UnsafeMutablePointer<Float>) {
+        if KQuantMatMul.supports(type) {
+            KQuantMatMul.rows(range, type: type, weights: bytes, rowBytes: rowBytes, x: x.kView, tokens: 1, columns: columns, y: y, stride: 0)
+            return
+        }
         let (grouped, rest) = split(range)
         if let groups, !grouped.isEmpty { groups.multiply(groups: grouped, x: x, y: y) }
         if !rest.isEmpty { QuantizedMatVec.rows(rest, type: type, weights: bytes, rowBytes: rowBytes, x: x, y: y) }
@@ -120,6 +99,10 @@ extension WeightMatrix {
     /// Rows `range` times each token of `xs`: y[t · stride + row].
     @inline(__always)
     func multiply(_ range: Range<Int>, xs: QuantizedBatch, y: UnsafeMutablePointer<Float>, stride: Int) {
+        if KQuantMatMul.supports(type) {
+            KQuantMatMul.rows(range, type: type, weights: bytes, rowBytes: rowBytes, x: xs.kViews, tokens: xs.tokens, columns: columns, y: y, stride: stride)
+            return
+        }
         let (grouped, rest) = split(range)
         if let groups, !grouped.isEmpty { groups.multiply(groups: grouped, xs: xs, y: y, stride: stride) }
         if !rest.isEmpty { QuantizedMatMat.rows(rest, type: type, weights: bytes, rowBytes: rowBytes, xs: xs, y: y, stride: stride) }

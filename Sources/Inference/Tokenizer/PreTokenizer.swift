@@ -2,7 +2,9 @@
 ///
 /// The GPT-2 pattern `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 /// is scanned by hand (no regex engine). Some families first split digits: one at a time
-/// (`smollm`, `starcoder`) or in runs of at most three (`llama-bpe`, `qwen2`).
+/// (`smollm`, `starcoder`, `qwen2`) or in runs of at most three (`llama-bpe`). The llama-3 and
+/// qwen2 patterns add `\s*[\r\n]+` before the other whitespace rules: a run of whitespace holding
+/// newlines ends after its last newline ("\n\n" is one piece).
 public struct PreTokenizer: Sendable {
     public enum DigitSplit: Sendable { case none, single, upToThree }
 
@@ -16,7 +18,9 @@ public struct PreTokenizer: Sendable {
         switch name {
         case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva":
             digits = .single; llama3Style = false
-        case "llama-bpe", "llama3", "qwen2", "deepseek-r1-qwen", "smaug-bpe", "dbrx":
+        case "qwen2", "deepseek-r1-qwen", "stablelm2":
+            digits = .single; llama3Style = true
+        case "llama-bpe", "llama3", "smaug-bpe", "dbrx":
             digits = .upToThree; llama3Style = true
         default:
             digits = .none; llama3Style = false
@@ -120,10 +124,17 @@ public struct PreTokenizer: Sendable {
             return k
         }
 
-        // Whitespace: '\s+(?!\S)' leaves the last space to start the next word; else '\s+'.
+        // Whitespace: '\s*[\r\n]+' (llama-3 style), then '\s+(?!\S)', which leaves the last space to
+        // start the next word; else '\s+'.
         if Self.isSpace(c) {
             var k = after
-            while k < end, Self.isSpace(s[k]) { k = s.index(after: k) }
+            var afterLastNewline: String.Index? = c == "\r" || c == "\n" ? after : nil
+            while k < end, Self.isSpace(s[k]) {
+                let next = s.index(after: k)
+                if s[k] == "\r" || s[k] == "\n" { afterLastNewline = next }
+                k = next
+            }
+            if llama3Style, let newline = afterLastNewline { return newline }
             if k == end { return k }
             let runLength = s.distance(from: i, to: k)
             return runLength > 1 ? s.index(before: k) : k
