@@ -122,7 +122,7 @@ public final class LlamaModel: @unchecked Sendable {
             throw .weights(error)
         }
         ownedBuffers = owned
-        let matrices = layers.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] } + [head]
+        let matrices = layers.flatMap { [$0.query, $0.key, $0.value, $0.output] + $0.ffn.matrices } + [head]
         usesKQuants = matrices.contains { KQuantMatMul.supports($0.type) }
         scratch = ForwardScratch(config: config, ropeFactors: ropeFactors, kQuants: usesKQuants)
         pool = ThreadPool(threads: max(1, threads))

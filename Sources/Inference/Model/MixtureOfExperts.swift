@@ -11,6 +11,13 @@ extension LlamaModel {
         case dense(Expert)
         case mixture(router: WeightMatrix, experts: [Expert])
 
+        var matrices: [WeightMatrix] {
+            switch self {
+            case .dense(let e): [e.gate, e.up, e.down]
+            case .mixture(let router, let experts): [router] + experts.flatMap { [$0.gate, $0.up, $0.down] }
+            }
+        }
+
         /// The layer's FFN tensors. A mixture's experts are stored as 3-D tensors, [columns, rows,
         /// experts]: the experts' matrices back to back, each viewed as a matrix of its own
         /// (`GGUFFile` names matrix i of `t` "t[i]"), so every expert runs on the usual kernels.

@@ -12,8 +12,6 @@ struct GGUFBuilder {
         case strings([String])
         case float32s([Float])
         case int32s([Int32])
-        /// Any value as a parsed file holds it (to copy a file's metadata).
-        case value(GGUFValue)
     }
 
     struct Tensor {
@@ -55,27 +53,6 @@ struct GGUFBuilder {
             case .int32s(let items):
                 append(UInt32(9)); append(UInt32(5)); append(UInt64(items.count))
                 for v in items { append(v) }
-            case .value(let v):
-                append(Self.typeCode(v)); appendValue(v)
-            }
-        }
-        func appendValue(_ v: GGUFValue) {
-            switch v {
-            case .uint8(let x): append(x)
-            case .int8(let x): append(x)
-            case .uint16(let x): append(x)
-            case .int16(let x): append(x)
-            case .uint32(let x): append(x)
-            case .int32(let x): append(x)
-            case .uint64(let x): append(x)
-            case .int64(let x): append(x)
-            case .float32(let x): append(x.bitPattern)
-            case .float64(let x): append(x.bitPattern)
-            case .bool(let x): append(UInt8(x ? 1 : 0))
-            case .string(let s): appendString(s)
-            case .array(let items):
-                append(items.first.map(Self.typeCode) ?? 4); append(UInt64(items.count))
-                items.forEach(appendValue)
             }
         }
         var offset = 0
@@ -97,25 +74,6 @@ struct GGUFBuilder {
             while out.count % alignment != 0 { out.append(0) }
         }
         return out
-    }
-
-    /// GGUF's code for the type of `v`.
-    static func typeCode(_ v: GGUFValue) -> UInt32 {
-        switch v {
-        case .uint8: 0
-        case .int8: 1
-        case .uint16: 2
-        case .int16: 3
-        case .uint32: 4
-        case .int32: 5
-        case .float32: 6
-        case .bool: 7
-        case .string: 8
-        case .array: 9
-        case .uint64: 10
-        case .int64: 11
-        case .float64: 12
-        }
     }
 
     /// Parses what `build` wrote; the file keeps the bytes alive.
