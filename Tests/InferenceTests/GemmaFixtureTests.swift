@@ -158,4 +158,51 @@ import Testing
         }
         #expect(last.map(\.bitPattern) == batched.map(\.bitPattern))
     }
+
+    // MARK: The graph apart from the K-quant kernels
+
+    /// llama.cpp's greedy steps on Gemma 3 270M with every matrix requantized to Q8_0
+    /// (Tests/Fixtures/README.md): a format whose kernels both sides share, so what is compared is
+    /// the Gemma graph (norms, GELU, RoPE, attention, the tied head), not the K-quant kernels.
+    @Test func requantizedToQ8_0ItGivesLlamaCppsGreedyTokensAndTop5() throws {
+        let path = try TestResources.requireRealModel(Self.file, fetchName: "gemma-3-270m")
+        let file = try GGUFBuilder.requantizedToQ8_0(try GGUFFile(path: path)).file()
+        let model = try LlamaModel(file: file, threads: 2), tokenizer = try Tokenizer(gguf: file)
+        let url = TestResources.repositoryRoot.appendingPathComponent("Tests/Fixtures/gemma-3-270m-q8_0.llama-cpp.json")
+        let cases = try JSONDecoder().decode([RequantizedCase].self, from: Data(contentsOf: url))
+        #expect(cases.count == 6)
+        var worst = 0.0, equal = 0
+        for c in cases {
+            let cache = model.makeCache(capacity: 128)
+            var logits = Array(try model.prefill(Self.promptIDs(c.prompt, tokenizer), cache: cache))
+            var generated: [Int32] = []
+            for (step, next) in zip(c.steps, c.ids) {
+                let maxLogit = logits.max()!
+                let sum = logits.reduce(0.0) { $0 + exp(Double($1 - maxLogit)) }
+                generated.append(Int32(logits.indices.max(by: { logits[$0] < logits[$1] })!))
+                for top in step { worst = max(worst, abs(exp(Double(logits[Int(top.id)] - maxLogit)) / sum - exp(top.logprob))) }
+                logits = Array(try model.forward(token: next, cache: cache))
+            }
+            if generated == c.ids { equal += 1 }
+            #expect(generated == c.ids, "prompt \(c.prompt.debugDescription)")
+            #expect(tokenizer.decode(c.ids) == c.text)
+        }
+        print("gemma-3-270m requantized to Q8_0: \(equal)/6 greedy prompts equal, per-step top-5 probability error max \(worst)")
+        #expect(worst < 0.002)
+    }
+
+    struct RequantizedCase: Decodable {
+        var prompt: String
+        var ids: [Int32]
+        var text: String
+        var steps: [[StepCase.Top]]
+    }
+
+    /// Writes that requantized file for llama.cpp (EXO_WRITE_Q8_0=path).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["EXO_WRITE_Q8_0"] != nil))
+    func writeTheRequantizedFile() throws {
+        let out = try #require(ProcessInfo.processInfo.environment["EXO_WRITE_Q8_0"])
+        let path = try TestResources.requireRealModel(Self.file, fetchName: "gemma-3-270m")
+        try Data(GGUFBuilder.requantizedToQ8_0(try GGUFFile(path: path)).build()).write(to: URL(fileURLWithPath: out))
+    }
 }
