@@ -85,10 +85,13 @@ import Testing
 /// Pipeline ranks run layer ranges: [0, k) on one node and [k, n) on the next must give exactly
 /// the logits of one full forward, token after token (each range with its own cache).
 @Suite(.serialized) struct LayerRangeTests {
+    /// A model of this suite's own: suites run concurrently, and one model runs one sequence at a time.
+    static let model: LlamaModel? = try? LlamaModel(path: TestResources.modelPath, threads: 2)
+
     @Test(arguments: [1, 13, 29])
     func splitForwardIsBitIdenticalToFullForward(split: Int) throws {
         _ = try TestResources.requireModel()
-        let model = try #require(ModelGreedyTests.model)
+        let model = try #require(Self.model)
         let n = model.config.layerCount
         let tokens: [Int32] = [504, 3575, 282, 4649, 314, 7042, 30]
         let full = model.makeCache(capacity: 16)
@@ -114,7 +117,7 @@ import Testing
     /// feeding the prompt one token at a time.
     @Test func batchedPrefillIsBitIdenticalToTokenByToken() throws {
         _ = try TestResources.requireModel()
-        let model = try #require(ModelGreedyTests.model)
+        let model = try #require(Self.model)
         let tokens: [Int32] = (0..<75).map { Int32(200 + ($0 * 37) % 5000) }
         let batched = model.makeCache(capacity: 128), single = model.makeCache(capacity: 128)
         let fromBatch = Array(try model.prefill(tokens, cache: batched))

@@ -224,4 +224,30 @@ struct PlaceTests {
         #expect(placed.ranks.count >= 6)
         #expect(elapsed < .seconds(20))
     }
+
+    /// A mixture-of-experts layer is placed by all its experts: a rank runs whichever experts each
+    /// token's router picks, so it holds every one (ModelShape counts the layer's 3-D expert tensors
+    /// whole). Qwen 3 30B-A3B at Q4_K, as ModelShape reports it: 48 layers, each 128 experts × 3
+    /// matrices of 2048 × 768 at 144 bytes per 256 values (340 MiB), plus about 8 MiB of attention and
+    /// router. Counted whole, 16.3 GiB do not fit one 12 GiB node; counted by the 8 experts a token
+    /// uses (about 29 MiB a layer) they would.
+    @Test("an MoE model is placed by the bytes of all its experts, not the few a token uses")
+    func mixtureOfExpertsIsPlacedByAllItsExperts() throws {
+        let experts: UInt64 = 128 * 3 * 2048 * 768 / 256 * 144
+        let perLayer = experts + 8 * MiB
+        let moe = ModelDescription(id: "qwen3moe", layerCount: 48, bytesPerLayer: perLayer, embeddingBytes: 170 * MiB, outputBytes: 170 * MiB)
+        let view = ClusterView(nodes: [
+            NodeView(id: "n1", memoryBytes: 12 * GiB, throughputBytesPerSecond: 20 * GiB),
+            NodeView(id: "n2", memoryBytes: 12 * GiB, throughputBytesPerSecond: 20 * GiB),
+        ])
+        let plan = try #require(place(model: moe, view: view).value)
+        #expect(plan.ranks.count == 2 && plan.isWellFormed(layerCount: 48))
+        let needs = try #require(plan.memoryBytes(model: moe))
+        for (rank, need) in zip(plan.ranks, needs) {
+            #expect(need >= UInt64(rank.layerCount) * perLayer && need <= 12 * GiB)
+        }
+        // Counted by the experts used, the same model would have gone to one node.
+        let active = ModelDescription(id: "qwen3moe", layerCount: 48, bytesPerLayer: experts / 16 + 8 * MiB, embeddingBytes: 170 * MiB, outputBytes: 170 * MiB)
+        #expect(try #require(place(model: active, view: view).value).ranks.count == 1)
+    }
 }

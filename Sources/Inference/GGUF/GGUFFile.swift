@@ -118,8 +118,22 @@ public final class GGUFFile: @unchecked Sendable {
         if let mapping { munmap(mapping.base, mapping.length) }
     }
 
+    /// The tensor called `name`; "t[i]" names matrix i of a 3-D tensor t ([columns, rows, matrices]:
+    /// a mixture's experts, stored back to back) as a 2-D tensor of its own.
     public func tensor(named name: String) -> GGUFTensorInfo? {
-        tensorIndex[name].map { tensors[$0] }
+        if let i = tensorIndex[name] { return tensors[i] }
+        return matrix(named: name)
+    }
+
+    private func matrix(named name: String) -> GGUFTensorInfo? {
+        guard name.hasSuffix("]"), let open = name.lastIndex(of: "["),
+              let index = Int(name[name.index(after: open)..<name.index(before: name.endIndex)]),
+              let i = tensorIndex[String(name[..<open])] else { return nil }
+        let stacked = tensors[i]
+        guard stacked.dimensions.count == 3, index >= 0, index < stacked.dimensions[2] else { return nil }
+        let matrixBytes = stacked.rowBytes * stacked.dimensions[1]
+        return GGUFTensorInfo(name: name, dimensions: Array(stacked.dimensions.prefix(2)), type: stacked.type,
+                              offset: stacked.offset + index * matrixBytes)
     }
 
     /// The tensor's bytes inside the mapping (bounds were checked at load).

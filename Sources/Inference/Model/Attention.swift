@@ -12,25 +12,41 @@ enum Attention {
     /// with the same stride. Heads of all tokens are spread over `pool`'s threads; each (token,
     /// head) is computed by one thread, identically whichever, so the result never depends on the
     /// thread count.
+    ///
+    /// `span` says which cached entries a token sees and where they are: with a window, only the
+    /// `window` latest positions (its own included); positions live in slot position mod `slots`
+    /// (a ring for a sliding-window layer; a full cache has a slot per position). Entries are
+    /// visited oldest first either way, so a ring gives the bits a full cache would.
     static func run(
         query: UnsafeMutablePointer<Float>, tokens: Int = 1, queryStride: Int = 0,
-        keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>, firstLength: Int,
+        keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>, firstLength: Int, span: Span = .full,
         config c: LlamaConfig, pool: ThreadPool, output: UnsafeMutablePointer<Float>
     ) {
         let heads = c.headCount
         // Below about this many cached entries a head is quicker than waking another thread.
-        let work = heads * tokens * (firstLength + tokens / 2)
+        let work = heads * tokens * min(firstLength + tokens / 2, span.window ?? .max)
         pool.parallelFor(items: heads * tokens, serial: work < 256) { items in
             runItems(items, tokens: tokens, query: query, queryStride: queryStride, keys: keys, values: values,
-                     firstLength: firstLength, config: c, output: output)
+                     firstLength: firstLength, span: span, config: c, output: output)
         }
+    }
+
+    /// Which cached positions a query sees, and in which slots they are.
+    struct Span {
+        var window: Int?
+        var slots: Int
+
+        static let full = Span(window: nil, slots: .max)
+
+        /// The first position seen by a query that sees `length` positions without a window.
+        @inline(__always) func first(length: Int) -> Int { window.map { max(0, length - $0) } ?? 0 }
     }
 
     /// Items are head-major (item = head · tokens + token), so a thread's chunk spans tokens of
     /// every length rather than only the longest ones.
     private static func runItems(
         _ items: Range<Int>, tokens: Int, query: UnsafeMutablePointer<Float>, queryStride: Int,
-        keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>, firstLength: Int,
+        keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>, firstLength: Int, span: Span,
         config c: LlamaConfig, output: UnsafeMutablePointer<Float>
     ) {
         let hd = c.headDimension
@@ -41,9 +57,9 @@ enum Attention {
                 let h = item / tokens, t = item % tokens
                 let q = query + t * queryStride, out = output + t * queryStride, length = firstLength + t
                 if hd % 16 == 0 {
-                    head(h, query: q, keys: keys, values: values, length: length, config: c, scale: scale, accumulator: acc, output: out)
+                    head(h, query: q, keys: keys, values: values, length: length, span: span, config: c, scale: scale, accumulator: acc, output: out)
                 } else {
-                    scalarHead(h, query: q, keys: keys, values: values, length: length, config: c, scale: scale, accumulator: acc, output: out)
+                    scalarHead(h, query: q, keys: keys, values: values, length: length, span: span, config: c, scale: scale, accumulator: acc, output: out)
                 }
             }
         }
@@ -54,7 +70,8 @@ enum Attention {
     @inline(__always)
     static func head(
         _ h: Int, query: UnsafeMutablePointer<Float>, keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>,
-        length: Int, config c: LlamaConfig, scale: Float, accumulator acc: UnsafeMutablePointer<Float16>, output: UnsafeMutablePointer<Float>
+        length: Int, span: Span = .full, config c: LlamaConfig, scale: Float, accumulator acc: UnsafeMutablePointer<Float16>,
+        output: UnsafeMutablePointer<Float>
     ) {
         let hd = c.headDimension, chunks = hd / 16
         let group = c.headCount / c.kvHeadCount
@@ -68,7 +85,11 @@ enum Attention {
         let kvOffset = (h / group) * hd
         var maximum = -Float.infinity
         var total: Float = 0
-        for t in 0..<length {
+        let first = span.first(length: length)
+        var slot = first % span.slots
+        for _ in first..<length {
+            let t = slot
+            slot = slot + 1 == span.slots ? 0 : slot + 1
             let s = dot(keys + t * c.kvDimension + kvOffset, q, count: hd) * scale
             var ms: Float = 1, vs: Float = 1
             if s > maximum {
@@ -101,7 +122,8 @@ enum Attention {
     /// The scalar twin of `head`, and the path for head sizes that are not multiples of 16.
     static func scalarHead(
         _ h: Int, query: UnsafeMutablePointer<Float>, keys: UnsafePointer<Float16>, values: UnsafePointer<Float16>,
-        length: Int, config c: LlamaConfig, scale: Float, accumulator acc: UnsafeMutablePointer<Float16>, output: UnsafeMutablePointer<Float>
+        length: Int, span: Span = .full, config c: LlamaConfig, scale: Float, accumulator acc: UnsafeMutablePointer<Float16>,
+        output: UnsafeMutablePointer<Float>
     ) {
         let hd = c.headDimension
         let group = c.headCount / c.kvHeadCount
@@ -112,7 +134,11 @@ enum Attention {
             var maximum = -Float.infinity
             var total: Float = 0
             for i in 0..<hd { acc[i] = 0 }
-            for t in 0..<length {
+            let first = span.first(length: length)
+            var slot = first % span.slots
+            for _ in first..<length {
+                let t = slot
+                slot = slot + 1 == span.slots ? 0 : slot + 1
                 let s = dot(keys + t * c.kvDimension + kvOffset, q, count: hd) * scale
                 var ms: Float = 1, vs: Float = 1
                 if s > maximum {

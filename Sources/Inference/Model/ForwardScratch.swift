@@ -4,6 +4,10 @@ final class ForwardScratch: @unchecked Sendable {
     let activation: QuantizedActivation
     let wideActivation: QuantizedActivation
     let ropeTable: RopeTable
+    /// The sliding-window layers' RoPE (Gemma 3: base 10,000, no scaling), when the model has them.
+    let localRopeTable: RopeTable?
+    /// Router and expert buffers of a mixture-of-experts model.
+    let mixture: MixtureScratch?
     private let all: [UnsafeMutablePointer<Float>]
 
     /// `kQuants`: the model has K-quant matrices, so activations are quantized for them too (Q8_K).
@@ -30,6 +34,14 @@ final class ForwardScratch: @unchecked Sendable {
         activation.quantizesK = kQuants
         wideActivation.quantizesK = kQuants
         ropeTable = RopeTable(ropeDimension: c.ropeDimension, base: c.ropeBase, frequencyScale: c.ropeFrequencyScale, factors: ropeFactors)
+        localRopeTable = c.slidingWindow.map { RopeTable(ropeDimension: c.ropeDimension, base: $0.ropeBase) }
+        mixture = c.experts.map { MixtureScratch(experts: $0, embeddingLength: c.embeddingLength) }
+    }
+
+    /// Makes RoPE rows 0..<count available in every table.
+    func reserveRope(positions count: Int) {
+        ropeTable.reserve(positions: count)
+        localRopeTable?.reserve(positions: count)
     }
 
     deinit {

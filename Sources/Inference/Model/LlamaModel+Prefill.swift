@@ -54,10 +54,9 @@ extension LlamaModel {
         precondition(range.lowerBound >= cache.layers.lowerBound && range.upperBound <= cache.layers.upperBound, "cache does not hold layers \(range)")
         guard cache.length + n <= cache.capacity else { throw .contextFull(capacity: cache.capacity) }
         let d = c.embeddingLength, q = c.headCount * c.headDimension, kv = c.kvDimension, f = c.feedForwardLength
-        scratch.ropeTable.reserve(positions: cache.length + n)
+        scratch.reserveRope(positions: cache.length + n)
         for l in range {
             let layer = layers[l]
-            let keys = cache.key(layer: l, position: 0), values = cache.value(layer: l, position: 0)
             perToken(n) { t in Kernels.rmsNorm(hidden + t * d, weight: layer.attentionNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
             batchMatVec([(layer.query, p.query, q), (layer.key, p.key, kv), (layer.value, p.value, kv)],
                         input: p.normed, inputStride: d, tokens: n, quantized: p.narrow)
@@ -66,23 +65,34 @@ extension LlamaModel {
                 Kernels.addBias(layer.queryBias, to: p.query + t * q)
                 Kernels.addBias(layer.keyBias, to: p.key + t * kv)
                 Kernels.addBias(layer.valueBias, to: p.value + t * kv)
-                Kernels.rope(p.query + t * q, heads: c.headCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, style: c.ropeStyle, position: position, table: scratch.ropeTable)
-                Kernels.rope(p.key + t * kv, heads: c.kvHeadCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, style: c.ropeStyle, position: position, table: scratch.ropeTable)
+                positionQueryAndKey(layer: layer, l, query: p.query + t * q, key: p.key + t * kv, position: position)
+                let keys = cache.key(layer: l, position: position), values = cache.value(layer: l, position: position)
                 for i in 0..<kv {
-                    keys[position * kv + i] = Float16(p.key[t * kv + i])
-                    values[position * kv + i] = Float16(p.value[t * kv + i])
+                    keys[i] = Float16(p.key[t * kv + i])
+                    values[i] = Float16(p.value[t * kv + i])
                 }
             }
-            Attention.run(query: p.query, tokens: n, queryStride: q, keys: keys, values: values, firstLength: cache.length + 1,
-                          config: c, pool: pool, output: p.attention)
+            Attention.run(query: p.query, tokens: n, queryStride: q, keys: cache.key(layer: l, position: 0), values: cache.value(layer: l, position: 0),
+                          firstLength: cache.length + 1, span: attentionSpan(layer: l, cache: cache), config: c, pool: pool, output: p.attention)
             batchMatVec([(layer.output, p.projected, d)], input: p.attention, inputStride: q, tokens: n, quantized: p.wide)
             if let bias = layer.outputBias { perToken(n) { t in Kernels.addBias(bias, to: p.projected + t * d) } }
+            if let w = layer.attentionPostNorm { perToken(n) { t in Kernels.rmsNorm(p.projected + t * d, weight: w, epsilon: c.normEpsilon, count: d, into: p.projected + t * d) } }
             Kernels.addResidual(p.projected, scale: c.residualScale, into: hidden, count: n * d)
 
             perToken(n) { t in Kernels.rmsNorm(hidden + t * d, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: d, into: p.normed + t * d) }
-            batchMatVec([(layer.gate, p.gate, f), (layer.up, p.up, f)], input: p.normed, inputStride: d, tokens: n, quantized: p.narrow)
-            perToken(n) { t in Kernels.swiGLU(gate: p.gate + t * f, up: p.up + t * f, count: f) }
-            batchMatVec([(layer.down, p.projected, d)], input: p.gate, inputStride: f, tokens: n, quantized: p.wide)
+            switch layer.ffn {
+            case .dense(let ffn):
+                batchMatVec([(ffn.gate, p.gate, f), (ffn.up, p.up, f)], input: p.normed, inputStride: d, tokens: n, quantized: p.narrow)
+                perToken(n) { t in activate(gate: p.gate + t * f, up: p.up + t * f) }
+                batchMatVec([(ffn.down, p.projected, d)], input: p.gate, inputStride: f, tokens: n, quantized: p.wide)
+            case .mixture(let router, let experts):
+                // Each token has experts of its own: they run one token at a time, as in decode.
+                for t in 0..<n {
+                    scratch.normed.update(from: p.normed + t * d, count: d)
+                    mixture(router: router, experts: experts, output: p.projected + t * d)
+                }
+            }
+            if let w = layer.ffnPostNorm { perToken(n) { t in Kernels.rmsNorm(p.projected + t * d, weight: w, epsilon: c.normEpsilon, count: d, into: p.projected + t * d) } }
             Kernels.addResidual(p.projected, scale: c.residualScale, into: hidden, count: n * d)
         }
     }

@@ -11,8 +11,12 @@ public final class LlamaModel: @unchecked Sendable {
         var query, key, value, output: WeightMatrix
         /// Biases of the attention projections, for models that have them (Qwen2's q, k, v).
         var queryBias, keyBias, valueBias, outputBias: [Float]?
+        /// RMSNorm weights of each query and key head (Qwen 3, Gemma 3).
+        var queryNorm, keyNorm: [Float]?
+        /// RMSNorm weights of the attention and FFN outputs (Gemma 3).
+        var attentionPostNorm, ffnPostNorm: [Float]?
         var ffnNorm: [Float]
-        var gate, up, down: WeightMatrix
+        var ffn: FeedForward
     }
 
     let tokenEmbedding: WeightMatrix
@@ -60,7 +64,7 @@ public final class LlamaModel: @unchecked Sendable {
         let config: LlamaConfig
         do { config = try LlamaConfig(gguf: file) } catch { throw .config(error) }
         self.config = config
-        let d = config.embeddingLength, kv = config.kvDimension, ff = config.feedForwardLength
+        let d = config.embeddingLength, kv = config.kvDimension
         // Llama 3.1+: per-angle divisors of the RoPE frequencies, read and checked before any weight
         // is copied, so a bad one leaves nothing to free.
         var ropeFactors: [Float]?
@@ -86,6 +90,9 @@ public final class LlamaModel: @unchecked Sendable {
                     return try WeightMatrix.vector(p + name, from: file, count: count)
                 }
                 let q = config.headCount * config.headDimension
+                func norm(_ name: String, count: Int, if present: Bool) throws(WeightMatrix.Error) -> [Float]? {
+                    present ? try WeightMatrix.vector(p + name, from: file, count: count) : nil
+                }
                 layers.append(Layer(
                     attentionNorm: try WeightMatrix.vector(p + "attn_norm.weight", from: file, count: d),
                     query: try WeightMatrix.load(p + "attn_q.weight", from: file, rows: q, columns: d, regroup: regroupWeights, used: used, owner: &owned),
@@ -94,10 +101,12 @@ public final class LlamaModel: @unchecked Sendable {
                     output: try WeightMatrix.load(p + "attn_output.weight", from: file, rows: d, columns: q, regroup: regroupWeights, used: used, owner: &owned),
                     queryBias: try bias("attn_q.bias", count: q), keyBias: try bias("attn_k.bias", count: kv),
                     valueBias: try bias("attn_v.bias", count: kv), outputBias: try bias("attn_output.bias", count: d),
+                    queryNorm: try norm("attn_q_norm.weight", count: config.headDimension, if: config.normalizesQueryAndKeyHeads),
+                    keyNorm: try norm("attn_k_norm.weight", count: config.headDimension, if: config.normalizesQueryAndKeyHeads),
+                    attentionPostNorm: try norm("post_attention_norm.weight", count: d, if: config.normalizesBlockOutputs),
+                    ffnPostNorm: try norm("post_ffw_norm.weight", count: d, if: config.normalizesBlockOutputs),
                     ffnNorm: try WeightMatrix.vector(p + "ffn_norm.weight", from: file, count: d),
-                    gate: try WeightMatrix.load(p + "ffn_gate.weight", from: file, rows: ff, columns: d, regroup: regroupWeights, used: used, owner: &owned),
-                    up: try WeightMatrix.load(p + "ffn_up.weight", from: file, rows: ff, columns: d, regroup: regroupWeights, used: used, owner: &owned),
-                    down: try WeightMatrix.load(p + "ffn_down.weight", from: file, rows: d, columns: ff, regroup: regroupWeights, used: used, owner: &owned)
+                    ffn: try FeedForward.load(layer: p, from: file, config: config, regroup: regroupWeights, used: used, owner: &owned)
                 ))
             }
             self.layers = layers
@@ -113,7 +122,7 @@ public final class LlamaModel: @unchecked Sendable {
             throw .weights(error)
         }
         ownedBuffers = owned
-        let matrices = layers.flatMap { [$0.query, $0.key, $0.value, $0.output, $0.gate, $0.up, $0.down] } + [head]
+        let matrices = layers.flatMap { [$0.query, $0.key, $0.value, $0.output] + $0.ffn.matrices } + [head]
         usesKQuants = matrices.contains { KQuantMatMul.supports($0.type) }
         scratch = ForwardScratch(config: config, ropeFactors: ropeFactors, kQuants: usesKQuants)
         pool = ThreadPool(threads: max(1, threads))
@@ -127,7 +136,10 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// A cache for `layers` (default: all) holding up to `capacity` positions.
     public func makeCache(capacity: Int? = nil, layers: Range<Int>? = nil) -> KVCache {
-        KVCache(layers: layers ?? 0..<config.layerCount, capacity: min(capacity ?? config.contextLength, config.contextLength), kvDimension: config.kvDimension)
+        let window = config.slidingWindow
+        return KVCache(layers: layers ?? 0..<config.layerCount, capacity: min(capacity ?? config.contextLength, config.contextLength),
+                       kvDimension: config.kvDimension, ringSlots: window.map { $0.size + PrefillScratch.batch - 1 },
+                       isRing: { window?.isLocal($0) ?? false })
     }
 
     /// Hidden state for `token`: a row of the embedding, dequantized.
@@ -144,7 +156,7 @@ public final class LlamaModel: @unchecked Sendable {
         let position = cache.length
         guard position < cache.capacity else { throw .contextFull(capacity: cache.capacity) }
         precondition(range.lowerBound >= cache.layers.lowerBound && range.upperBound <= cache.layers.upperBound, "cache does not hold layers \(range)")
-        scratch.ropeTable.reserve(positions: position + 1)
+        scratch.reserveRope(positions: position + 1)
         for l in range { layerForward(l, hidden: hidden, position: position, cache: cache) }
     }
 
@@ -157,6 +169,7 @@ public final class LlamaModel: @unchecked Sendable {
             let inverse = 1 / config.logitScale  // as llama.cpp: a multiplication by the reciprocal
             for i in 0..<config.vocabularySize { s.logits[i] *= inverse }
         }
+        if let cap = config.finalLogitSoftcap { Kernels.softcap(s.logits, count: config.vocabularySize, cap: cap) }
         return UnsafeMutableBufferPointer(start: s.logits, count: config.vocabularySize)
     }
 
@@ -192,23 +205,30 @@ public final class LlamaModel: @unchecked Sendable {
         Kernels.addBias(layer.queryBias, to: s.query)
         Kernels.addBias(layer.keyBias, to: s.key)
         Kernels.addBias(layer.valueBias, to: s.value)
-        Kernels.rope(s.query, heads: c.headCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, style: c.ropeStyle, position: position, table: s.ropeTable)
-        Kernels.rope(s.key, heads: c.kvHeadCount, headDimension: c.headDimension, ropeDimension: c.ropeDimension, style: c.ropeStyle, position: position, table: s.ropeTable)
-        let k = cache.key(layer: l, position: 0), v = cache.value(layer: l, position: 0)
+        positionQueryAndKey(layer: layer, l, query: s.query, key: s.key, position: position)
+        let k = cache.key(layer: l, position: position), v = cache.value(layer: l, position: position)
         for i in 0..<c.kvDimension {
-            k[position * c.kvDimension + i] = Float16(s.key[i])
-            v[position * c.kvDimension + i] = Float16(s.value[i])
+            k[i] = Float16(s.key[i])
+            v[i] = Float16(s.value[i])
         }
-        Attention.run(query: s.query, keys: k, values: v, firstLength: position + 1, config: c, pool: pool, output: s.attention)
+        Attention.run(query: s.query, keys: cache.key(layer: l, position: 0), values: cache.value(layer: l, position: 0), firstLength: position + 1,
+                      span: attentionSpan(layer: l, cache: cache), config: c, pool: pool, output: s.attention)
         matVec(layer.output, input: s.attention, output: s.projected)
         Kernels.addBias(layer.outputBias, to: s.projected)
+        if let w = layer.attentionPostNorm { Kernels.rmsNorm(s.projected, weight: w, epsilon: c.normEpsilon, count: c.embeddingLength, into: s.projected) }
         Kernels.addResidual(s.projected, scale: c.residualScale, into: x, count: c.embeddingLength)
 
         Kernels.rmsNorm(x, weight: layer.ffnNorm, epsilon: c.normEpsilon, count: c.embeddingLength, into: s.normed)
-        s.activation.quantize(s.normed, count: c.embeddingLength)
-        matVecQuantized(layer.gate, s.gate, layer.up, s.up)
-        Kernels.swiGLU(gate: s.gate, up: s.up, count: c.feedForwardLength)
-        matVec(layer.down, input: s.gate, output: s.projected)
+        switch layer.ffn {
+        case .dense(let ffn):
+            s.activation.quantize(s.normed, count: c.embeddingLength)
+            matVecQuantized(ffn.gate, s.gate, ffn.up, s.up)
+            activate(gate: s.gate, up: s.up)
+            matVec(ffn.down, input: s.gate, output: s.projected)
+        case .mixture(let router, let experts):
+            mixture(router: router, experts: experts, output: s.projected)
+        }
+        if let w = layer.ffnPostNorm { Kernels.rmsNorm(s.projected, weight: w, epsilon: c.normEpsilon, count: c.embeddingLength, into: s.projected) }
         Kernels.addResidual(s.projected, scale: c.residualScale, into: x, count: c.embeddingLength)
     }
 

@@ -26,6 +26,20 @@ enum TestResources {
         return try JSONDecoder().decode(T.self, from: data)
     }
 
+    /// A real model `file` in `$EXO_HOME/models` or `~/.exo-peer/models` (`EXO_MODELS` overrides the directory).
+    static func realModelPath(_ file: String) -> String {
+        let env = ProcessInfo.processInfo.environment
+        let directory = env["EXO_MODELS"] ?? ((env["EXO_HOME"] ?? (NSHomeDirectory() + "/.exo-peer")) + "/models")
+        return directory + "/" + file
+    }
+
+    /// The real model `file`'s path; a missing file fails the test with how to fetch it.
+    static func requireRealModel(_ file: String, fetchName: String) throws -> String {
+        let path = realModelPath(file)
+        try #require(FileManager.default.fileExists(atPath: path), "model \(path) is missing; run scripts/fetch-model.sh --model \(fetchName) (make test does)")
+        return path
+    }
+
     static func requireModel() throws -> String {
         let path = modelPath
         try #require(FileManager.default.fileExists(atPath: path), "model \(path) is missing; run scripts/fetch-model.sh (make test does)")
