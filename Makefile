@@ -14,10 +14,12 @@ deps:
 model: deps
 	@scripts/fetch-model.sh
 
-## The real published models the tests check against llama.cpp's outputs (cached like the default one).
+## The real published models the tests check against llama.cpp's outputs, cached apart from the node's
+# models directory (the multi-node tests count what a node holds).
+TEST_MODELS ?= $(HOME)/.cache/exo-peer/models
 test-models: model
-	@scripts/fetch-model.sh --model qwen2.5-coder-0.5b
-	@scripts/fetch-model.sh --model gemma-3-270m
+	@scripts/fetch-model.sh --model qwen2.5-coder-0.5b $(TEST_MODELS)
+	@scripts/fetch-model.sh --model gemma-3-270m $(TEST_MODELS)
 
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS) --product exo-peer

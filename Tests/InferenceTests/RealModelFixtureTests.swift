@@ -31,9 +31,7 @@ import Testing
 
     static func engine(_ name: String) throws -> TextEngine {
         if let engine = engines[name] { return engine }
-        let home = ProcessInfo.processInfo.environment["EXO_HOME"] ?? (NSHomeDirectory() + "/.exo-peer")
-        let path = home + "/models/\(name).gguf"
-        try #require(FileManager.default.fileExists(atPath: path), "model \(path) is missing; run scripts/fetch-model.sh --model NAME (make test fetches the 0.5B)")
+        let path = try TestResources.requireRealModel("\(name).gguf", fetchName: name.replacingOccurrences(of: "-instruct-q4_k_m", with: ""))
         let engine = try TextEngine(path: path, threads: 2)
         engines[name] = engine
         return engine

@@ -20,6 +20,8 @@ LAB = REPO / "scripts" / "lab.sh"
 DELAY = REPO / "scripts" / "lab-delay.py"
 BINARY = Path(os.environ.get("EXO_PEER_BIN", REPO / ".build" / "release" / "exo-peer"))
 MODELS = Path(os.environ.get("EXO_MODELS", Path.home() / ".exo-peer" / "models"))
+# The real published models (make test fetches them here), kept apart: tests count what MODELS holds.
+REAL_MODELS = Path(os.environ.get("EXO_TEST_MODELS", Path.home() / ".cache" / "exo-peer" / "models"))
 API_PORT = 52415
 
 
@@ -60,7 +62,7 @@ class Lab:
         home.mkdir(parents=True, exist_ok=True)
         models = home / "models"
         if not models.exists():
-            models.symlink_to(MODELS)
+            models.symlink_to(getattr(self, "models_dir", MODELS))
         log = self.root / f"node{host}.log"
         environment = {**os.environ, "EXO_HOME": str(home), **(env or {})}
         with open(log, "ab") as out:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from lab import MODELS
+from lab import REAL_MODELS as MODELS
 from test_chat import FIXTURES
 from test_faults import start_converged
 from test_instances import local
@@ -33,6 +33,7 @@ def test_a_two_rank_gemma_pipeline_gives_the_single_node_text(make_lab):
 
     # One node alone: its in-process answers are the reference.
     alone = make_lab(1)
+    alone.models_dir = MODELS
     alone.start(1)
     alone.wait_for(lambda: alone.json(1, "/health"), timeout=30, what="/health")
     assert GEMMA in [m["id"] for m in alone.json(1, "/v1/models")["data"]]
@@ -40,6 +41,7 @@ def test_a_two_rank_gemma_pipeline_gives_the_single_node_text(make_lab):
     assert alone.stop(1) == 0
 
     lab = make_lab(2)
+    lab.models_dir = MODELS
     start_converged(lab, (1, 2))
     proposed = time.monotonic()
     status, created = local(lab, 1, "POST", "/instances", {"model": GEMMA, "min_nodes": 2})

@@ -65,6 +65,7 @@ struct BenchCommand: ParsableCommand {
         }
         let weightBytes = try Self.bytesReadPerToken(path: path)
         print(String(format: "model: %@ (%.1f MB read per decoded token)", (path as NSString).lastPathComponent, Double(weightBytes) / 1e6))
+        print("kernels: \(KernelPath.name), chosen at build time from the CPU's flags")
         // The ceiling at each thread count is what that many threads can read: decode at 2 threads
         // is compared with the bandwidth 2 threads get, not 1.
         var ceilings: [Int: Double] = [:]

@@ -26,17 +26,18 @@ enum TestResources {
         return try JSONDecoder().decode(T.self, from: data)
     }
 
-    /// A real model `file` in `$EXO_HOME/models` or `~/.exo-peer/models` (`EXO_MODELS` overrides the directory).
+    /// A real model `file` in the test models' directory, `$EXO_TEST_MODELS` or `~/.cache/exo-peer/models`:
+    /// apart from the node's models directory, whose contents the multi-node tests count.
     static func realModelPath(_ file: String) -> String {
         let env = ProcessInfo.processInfo.environment
-        let directory = env["EXO_MODELS"] ?? ((env["EXO_HOME"] ?? (NSHomeDirectory() + "/.exo-peer")) + "/models")
+        let directory = env["EXO_TEST_MODELS"] ?? (NSHomeDirectory() + "/.cache/exo-peer/models")
         return directory + "/" + file
     }
 
     /// The real model `file`'s path; a missing file fails the test with how to fetch it.
     static func requireRealModel(_ file: String, fetchName: String) throws -> String {
         let path = realModelPath(file)
-        try #require(FileManager.default.fileExists(atPath: path), "model \(path) is missing; run scripts/fetch-model.sh --model \(fetchName) (make test does)")
+        try #require(FileManager.default.fileExists(atPath: path), "model \(path) is missing; run scripts/fetch-model.sh --model \(fetchName) ~/.cache/exo-peer/models (make test does)")
         return path
     }
 

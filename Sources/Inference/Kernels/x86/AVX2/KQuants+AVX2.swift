@@ -26,6 +26,27 @@ import _Builtin_intrinsics.intel
     _mm256_madd_epi16(_mm256_maddubs_epi16(w, load256(a)), scale)
 }
 
+/// Q4_K/Q5_K's sums once their eight chunks of quants are unpacked: each chunk times its 6-bit
+/// scale, and the minimums through the activation sums.
+@inline(__always) func avx2ScalesAndMinimums(
+    _ w0: __m256i, _ w1: __m256i, _ w2: __m256i, _ w3: __m256i, _ w4: __m256i, _ w5: __m256i, _ w6: __m256i, _ w7: __m256i,
+    _ sm: SIMD16<UInt8>, _ x: UnsafePointer<Q8KView>, block b: Int, tokens: Int, into out: UnsafeMutablePointer<KSums>
+) {
+    let minimums = _mm_cvtepu8_epi16(unsafeBitCast(sm, to: __m128i.self).shiftedRight8())
+        for t in 0..<tokens {
+            let a = UnsafeRawPointer(x[t].block(b))
+            var acc = avx2ScaledChunk(w0, a, _mm256_set1_epi16(Int16(sm[0])))
+            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w1, a + 32, _mm256_set1_epi16(Int16(sm[1]))))
+            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w2, a + 64, _mm256_set1_epi16(Int16(sm[2]))))
+            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w3, a + 96, _mm256_set1_epi16(Int16(sm[3]))))
+            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w4, a + 128, _mm256_set1_epi16(Int16(sm[4]))))
+            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w5, a + 160, _mm256_set1_epi16(Int16(sm[5]))))
+            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w6, a + 192, _mm256_set1_epi16(Int16(sm[6]))))
+            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w7, a + 224, _mm256_set1_epi16(Int16(sm[7]))))
+            out[t] = KSums(lanes: lanes(acc), minimum: avx2Minimum(minimums, x[t].blockSums(b)))
+        }
+}
+
 extension Q4_K {
     @inline(never)
     static func avx2Rows(_ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Q8KView>, tokens: Int, columns: Int,
@@ -43,19 +64,7 @@ extension Q4_K {
         let w2 = _mm256_and_si256(q1, m4), w3 = _mm256_and_si256(_mm256_srli_epi16(q1, 4), m4)
         let w4 = _mm256_and_si256(q2, m4), w5 = _mm256_and_si256(_mm256_srli_epi16(q2, 4), m4)
         let w6 = _mm256_and_si256(q3, m4), w7 = _mm256_and_si256(_mm256_srli_epi16(q3, 4), m4)
-        let minimums = _mm_cvtepu8_epi16(unsafeBitCast(sm, to: __m128i.self).shiftedRight8())
-        for t in 0..<tokens {
-            let a = UnsafeRawPointer(x[t].block(b))
-            var acc = avx2ScaledChunk(w0, a, _mm256_set1_epi16(Int16(sm[0])))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w1, a + 32, _mm256_set1_epi16(Int16(sm[1]))))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w2, a + 64, _mm256_set1_epi16(Int16(sm[2]))))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w3, a + 96, _mm256_set1_epi16(Int16(sm[3]))))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w4, a + 128, _mm256_set1_epi16(Int16(sm[4]))))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w5, a + 160, _mm256_set1_epi16(Int16(sm[5]))))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w6, a + 192, _mm256_set1_epi16(Int16(sm[6]))))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w7, a + 224, _mm256_set1_epi16(Int16(sm[7]))))
-            out[t] = KSums(lanes: lanes(acc), minimum: avx2Minimum(minimums, x[t].blockSums(b)))
-        }
+        avx2ScalesAndMinimums(w0, w1, w2, w3, w4, w5, w6, w7, sm, x, block: b, tokens: tokens, into: out)
     }
 }
 
@@ -80,19 +89,7 @@ extension Q5_K {
             return _mm256_or_si256(low, high)
         }
         let w0 = chunk(0), w1 = chunk(1), w2 = chunk(2), w3 = chunk(3), w4 = chunk(4), w5 = chunk(5), w6 = chunk(6), w7 = chunk(7)
-        let minimums = _mm_cvtepu8_epi16(unsafeBitCast(sm, to: __m128i.self).shiftedRight8())
-        for t in 0..<tokens {
-            let a = UnsafeRawPointer(x[t].block(b))
-            var acc = avx2ScaledChunk(w0, a, _mm256_set1_epi16(Int16(sm[0])))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w1, a + 32, _mm256_set1_epi16(Int16(sm[1]))))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w2, a + 64, _mm256_set1_epi16(Int16(sm[2]))))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w3, a + 96, _mm256_set1_epi16(Int16(sm[3]))))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w4, a + 128, _mm256_set1_epi16(Int16(sm[4]))))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w5, a + 160, _mm256_set1_epi16(Int16(sm[5]))))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w6, a + 192, _mm256_set1_epi16(Int16(sm[6]))))
-            acc = _mm256_add_epi32(acc, avx2ScaledChunk(w7, a + 224, _mm256_set1_epi16(Int16(sm[7]))))
-            out[t] = KSums(lanes: lanes(acc), minimum: avx2Minimum(minimums, x[t].blockSums(b)))
-        }
+        avx2ScalesAndMinimums(w0, w1, w2, w3, w4, w5, w6, w7, sm, x, block: b, tokens: tokens, into: out)
     }
 }
 

@@ -31,6 +31,24 @@ import _Builtin_intrinsics.intel
     joined(_mm256_set1_epi16(Int16(c)), _mm256_set1_epi16(Int16(d)))
 }
 
+/// Q4_K/Q5_K's sums once their four chunk pairs of quants are unpacked: each chunk times its 6-bit
+/// scale, and the minimums through the activation sums.
+@inline(__always) func avx512ScalesAndMinimums(
+    _ w0: __m512i, _ w1: __m512i, _ w2: __m512i, _ w3: __m512i,
+    _ sm: SIMD16<UInt8>, _ x: UnsafePointer<Q8KView>, block b: Int, tokens: Int, into out: UnsafeMutablePointer<KSums>
+) {
+        let s0 = pairScale(sm[0], sm[1]), s1 = pairScale(sm[2], sm[3]), s2 = pairScale(sm[4], sm[5]), s3 = pairScale(sm[6], sm[7])
+        let minimums = _mm_cvtepu8_epi16(unsafeBitCast(sm, to: __m128i.self).shiftedRight8())
+        for t in 0..<tokens {
+            let a = UnsafeRawPointer(x[t].block(b))
+            var acc = avx512ScaledPair(w0, a, s0)
+            acc = _mm512_add_epi32(acc, avx512ScaledPair(w1, a + 64, s1))
+            acc = _mm512_add_epi32(acc, avx512ScaledPair(w2, a + 128, s2))
+            acc = _mm512_add_epi32(acc, avx512ScaledPair(w3, a + 192, s3))
+            out[t] = KSums(lanes: folded(acc), minimum: avx2Minimum(minimums, x[t].blockSums(b)))
+        }
+}
+
 extension Q4_K {
     @inline(never)
     static func avx512Rows(_ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Q8KView>, tokens: Int, columns: Int,
@@ -49,16 +67,7 @@ extension Q4_K {
             return joined(_mm256_and_si256(bytes, m4), _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m4))
         }
         let w0 = pair(0), w1 = pair(1), w2 = pair(2), w3 = pair(3)
-        let s0 = pairScale(sm[0], sm[1]), s1 = pairScale(sm[2], sm[3]), s2 = pairScale(sm[4], sm[5]), s3 = pairScale(sm[6], sm[7])
-        let minimums = _mm_cvtepu8_epi16(unsafeBitCast(sm, to: __m128i.self).shiftedRight8())
-        for t in 0..<tokens {
-            let a = UnsafeRawPointer(x[t].block(b))
-            var acc = avx512ScaledPair(w0, a, s0)
-            acc = _mm512_add_epi32(acc, avx512ScaledPair(w1, a + 64, s1))
-            acc = _mm512_add_epi32(acc, avx512ScaledPair(w2, a + 128, s2))
-            acc = _mm512_add_epi32(acc, avx512ScaledPair(w3, a + 192, s3))
-            out[t] = KSums(lanes: folded(acc), minimum: avx2Minimum(minimums, x[t].blockSums(b)))
-        }
+        avx512ScalesAndMinimums(w0, w1, w2, w3, sm, x, block: b, tokens: tokens, into: out)
     }
 }
 
@@ -85,16 +94,7 @@ extension Q5_K {
             return joined(low, upper)
         }
         let w0 = pair(0), w1 = pair(1), w2 = pair(2), w3 = pair(3)
-        let s0 = pairScale(sm[0], sm[1]), s1 = pairScale(sm[2], sm[3]), s2 = pairScale(sm[4], sm[5]), s3 = pairScale(sm[6], sm[7])
-        let minimums = _mm_cvtepu8_epi16(unsafeBitCast(sm, to: __m128i.self).shiftedRight8())
-        for t in 0..<tokens {
-            let a = UnsafeRawPointer(x[t].block(b))
-            var acc = avx512ScaledPair(w0, a, s0)
-            acc = _mm512_add_epi32(acc, avx512ScaledPair(w1, a + 64, s1))
-            acc = _mm512_add_epi32(acc, avx512ScaledPair(w2, a + 128, s2))
-            acc = _mm512_add_epi32(acc, avx512ScaledPair(w3, a + 192, s3))
-            out[t] = KSums(lanes: folded(acc), minimum: avx2Minimum(minimums, x[t].blockSums(b)))
-        }
+        avx512ScalesAndMinimums(w0, w1, w2, w3, sm, x, block: b, tokens: tokens, into: out)
     }
 }
 
