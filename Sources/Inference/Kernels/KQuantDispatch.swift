@@ -1,41 +1,45 @@
-// Which instruction set computes the K-quant integer sums: fixed at build time (Package.swift reads
-// the build machine's CPU flags), so the hot loop has no branch on it.
+// Which instruction set runs the K-quant kernels: fixed at build time (Package.swift reads the build
+// machine's CPU flags), so the hot loop has no branch on it. Each path's rows run in its own file
+// (x86/AVX512, x86/AVX2, Portable), where its intrinsics inline.
 
 extension Q4_K {
-    @inline(__always)
-    static func sums(_ w: UnsafeRawPointer, _ x: UnsafePointer<Q8KView>, block b: Int, tokens: Int, into out: UnsafeMutablePointer<KSums>) {
+    static func rows(_ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Q8KView>, tokens: Int, columns: Int,
+                     y: UnsafeMutablePointer<Float>, stride: Int) {
         #if KERNELS_AVX512
-        avx512Sums(w, x, block: b, tokens: tokens, into: out)
+        avx512Rows(rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride)
         #elseif KERNELS_AVX2
-        avx2Sums(w, x, block: b, tokens: tokens, into: out)
+        avx2Rows(rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride)
         #else
-        portableSums(w, x, block: b, tokens: tokens, into: out)
+        portableRows(rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride)
         #endif
     }
+
 }
 
 extension Q5_K {
-    @inline(__always)
-    static func sums(_ w: UnsafeRawPointer, _ x: UnsafePointer<Q8KView>, block b: Int, tokens: Int, into out: UnsafeMutablePointer<KSums>) {
+    static func rows(_ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Q8KView>, tokens: Int, columns: Int,
+                     y: UnsafeMutablePointer<Float>, stride: Int) {
         #if KERNELS_AVX512
-        avx512Sums(w, x, block: b, tokens: tokens, into: out)
+        avx512Rows(rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride)
         #elseif KERNELS_AVX2
-        avx2Sums(w, x, block: b, tokens: tokens, into: out)
+        avx2Rows(rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride)
         #else
-        portableSums(w, x, block: b, tokens: tokens, into: out)
+        portableRows(rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride)
         #endif
     }
+
 }
 
 extension Q6_K {
-    @inline(__always)
-    static func sums(_ w: UnsafeRawPointer, _ x: UnsafePointer<Q8KView>, block b: Int, tokens: Int, into out: UnsafeMutablePointer<KSums>) {
+    static func rows(_ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Q8KView>, tokens: Int, columns: Int,
+                     y: UnsafeMutablePointer<Float>, stride: Int) {
         #if KERNELS_AVX512
-        avx512Sums(w, x, block: b, tokens: tokens, into: out)
+        avx512Rows(rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride)
         #elseif KERNELS_AVX2
-        avx2Sums(w, x, block: b, tokens: tokens, into: out)
+        avx2Rows(rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride)
         #else
-        portableSums(w, x, block: b, tokens: tokens, into: out)
+        portableRows(rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride)
         #endif
     }
+
 }

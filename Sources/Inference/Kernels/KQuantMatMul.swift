@@ -22,23 +22,34 @@ public enum KQuantMatMul {
         }
     }
 
-    /// Each block is unpacked once and applied to every token (`Format.sums`); its integer sums then
-    /// join each token's float accumulator in the format's order.
     @inline(__always)
     static func rows<Format: KQuantFormat>(
         _: Format.Type, _ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int,
         x: UnsafePointer<Q8KView>, tokens: Int, columns: Int, y: UnsafeMutablePointer<Float>, stride: Int
     ) {
+        Format.rows(rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride)
+    }
+
+    /// The loop every instruction set's `rows` runs, inlined into its own file with its integer sums
+    /// (intrinsics inline only within the file that calls them in this build): each block is unpacked
+    /// once and applied to every token; its integer sums then join each token's float accumulator in
+    /// the format's order.
+    @inline(__always)
+    static func drive<Format: KQuantFormat>(
+        _: Format.Type, _ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int,
+        x: UnsafePointer<Q8KView>, tokens: Int, columns: Int, y: UnsafeMutablePointer<Float>, stride: Int,
+        sums: (UnsafeRawPointer, UnsafePointer<Q8KView>, Int, Int, UnsafeMutablePointer<KSums>) -> Void
+    ) {
         let blocks = columns / 256, blockBytes = Format.type.blockBytes
         withUnsafeTemporaryAllocation(of: Format.Accumulator.self, capacity: tokens) { acc in
-            withUnsafeTemporaryAllocation(of: KSums.self, capacity: tokens) { sums in
+            withUnsafeTemporaryAllocation(of: KSums.self, capacity: tokens) { out in
                 for r in rows {
                     for t in 0..<tokens { acc[t] = Format.Accumulator() }
                     let row = weights + r * rowBytes
                     for b in 0..<blocks {
                         let w = row + b * blockBytes
-                        Format.sums(w, x, block: b, tokens: tokens, into: sums.baseAddress!)
-                        for t in 0..<tokens { acc[t].add(sums[t], block: w, activationScale: x[t].scales[b]) }
+                        sums(w, x, b, tokens, out.baseAddress!)
+                        for t in 0..<tokens { acc[t].add(out[t], block: w, activationScale: x[t].scales[b]) }
                     }
                     for t in 0..<tokens { y[t * stride + r] = acc[t].total }
                 }

@@ -23,14 +23,16 @@ struct KSums {
 }
 
 /// A K-quant weight format: its block layout, reference integer sums and float order. The fast
-/// integer sums (`sums(_:_:block:tokens:into:)`) come from the instruction-set files.
+/// rows (`rows`, each instruction set's integer sums in `KQuantMatMul.drive`) come from the
+/// instruction-set files.
 protocol KQuantFormat {
     associatedtype Accumulator: KQuantAccumulator
     static var type: GGMLType { get }
     /// Integer sums of weight block `w` with the 256 activation quants `q8` and their 16 sums, element by element.
     static func referenceSums(_ w: UnsafeRawPointer, _ q8: UnsafePointer<Int8>, _ sums16: UnsafePointer<Int16>) -> KSums
-    /// The same sums for block `b` of each of `tokens` activations, by this build's instruction set.
-    static func sums(_ w: UnsafeRawPointer, _ x: UnsafePointer<Q8KView>, block b: Int, tokens: Int, into out: UnsafeMutablePointer<KSums>)
+    /// Rows `rows` times each of `tokens` activations (y[t · stride + r]), by this build's instruction set.
+    static func rows(_ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Q8KView>, tokens: Int, columns: Int,
+                     y: UnsafeMutablePointer<Float>, stride: Int)
 }
 
 /// One output's running float state across a row's blocks.

@@ -25,6 +25,14 @@
 }
 
 extension Q4_K {
+    @inline(never)
+    static func portableRows(_ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Q8KView>, tokens: Int, columns: Int,
+                       y: UnsafeMutablePointer<Float>, stride: Int) {
+        KQuantMatMul.drive(Q4_K.self, rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride,
+                           sums: { portableSums($0, $1, block: $2, tokens: $3, into: $4) })
+    }
+
+    @inline(__always)
     static func portableSums(_ w: UnsafeRawPointer, _ x: UnsafePointer<Q8KView>, block b: Int, tokens: Int, into out: UnsafeMutablePointer<KSums>) {
         let sm = unpackScalesAndMinimums(w + 4), qs = w + quantsOffset
         for t in 0..<tokens {
@@ -37,6 +45,14 @@ extension Q4_K {
 }
 
 extension Q5_K {
+    @inline(never)
+    static func portableRows(_ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Q8KView>, tokens: Int, columns: Int,
+                       y: UnsafeMutablePointer<Float>, stride: Int) {
+        KQuantMatMul.drive(Q5_K.self, rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride,
+                           sums: { portableSums($0, $1, block: $2, tokens: $3, into: $4) })
+    }
+
+    @inline(__always)
     static func portableSums(_ w: UnsafeRawPointer, _ x: UnsafePointer<Q8KView>, block b: Int, tokens: Int, into out: UnsafeMutablePointer<KSums>) {
         let sm = unpackScalesAndMinimums(w + 4), qs = w + quantsOffset
         let qh = w.loadUnaligned(fromByteOffset: highBitsOffset, as: SIMD32<UInt8>.self)
@@ -53,6 +69,14 @@ extension Q5_K {
 }
 
 extension Q6_K {
+    @inline(never)
+    static func portableRows(_ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Q8KView>, tokens: Int, columns: Int,
+                       y: UnsafeMutablePointer<Float>, stride: Int) {
+        KQuantMatMul.drive(Q6_K.self, rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride,
+                           sums: { portableSums($0, $1, block: $2, tokens: $3, into: $4) })
+    }
+
+    @inline(__always)
     static func portableSums(_ w: UnsafeRawPointer, _ x: UnsafePointer<Q8KView>, block b: Int, tokens: Int, into out: UnsafeMutablePointer<KSums>) {
         let scales = SIMD16<Int32>(truncatingIfNeeded: w.loadUnaligned(fromByteOffset: scalesOffset, as: SIMD16<Int8>.self))
         for t in 0..<tokens {

@@ -32,6 +32,13 @@ import _Builtin_intrinsics.intel
 }
 
 extension Q4_K {
+    @inline(never)
+    static func avx512Rows(_ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Q8KView>, tokens: Int, columns: Int,
+                       y: UnsafeMutablePointer<Float>, stride: Int) {
+        KQuantMatMul.drive(Q4_K.self, rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride,
+                           sums: { avx512Sums($0, $1, block: $2, tokens: $3, into: $4) })
+    }
+
     @inline(__always)
     static func avx512Sums(_ w: UnsafeRawPointer, _ x: UnsafePointer<Q8KView>, block b: Int, tokens: Int, into out: UnsafeMutablePointer<KSums>) {
         let sm = unpackScalesAndMinimums(w + 4), qs = w + quantsOffset
@@ -56,6 +63,13 @@ extension Q4_K {
 }
 
 extension Q5_K {
+    @inline(never)
+    static func avx512Rows(_ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Q8KView>, tokens: Int, columns: Int,
+                       y: UnsafeMutablePointer<Float>, stride: Int) {
+        KQuantMatMul.drive(Q5_K.self, rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride,
+                           sums: { avx512Sums($0, $1, block: $2, tokens: $3, into: $4) })
+    }
+
     @inline(__always)
     static func avx512Sums(_ w: UnsafeRawPointer, _ x: UnsafePointer<Q8KView>, block b: Int, tokens: Int, into out: UnsafeMutablePointer<KSums>) {
         let sm = unpackScalesAndMinimums(w + 4), qs = w + quantsOffset
@@ -85,6 +99,13 @@ extension Q5_K {
 }
 
 extension Q6_K {
+    @inline(never)
+    static func avx512Rows(_ rows: Range<Int>, weights: UnsafeRawPointer, rowBytes: Int, x: UnsafePointer<Q8KView>, tokens: Int, columns: Int,
+                       y: UnsafeMutablePointer<Float>, stride: Int) {
+        KQuantMatMul.drive(Q6_K.self, rows, weights: weights, rowBytes: rowBytes, x: x, tokens: tokens, columns: columns, y: y, stride: stride,
+                           sums: { avx512Sums($0, $1, block: $2, tokens: $3, into: $4) })
+    }
+
     @inline(__always)
     static func avx512Sums(_ w: UnsafeRawPointer, _ x: UnsafePointer<Q8KView>, block b: Int, tokens: Int, into out: UnsafeMutablePointer<KSums>) {
         let m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3)
