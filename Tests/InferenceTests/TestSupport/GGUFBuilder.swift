@@ -120,13 +120,13 @@ struct GGUFBuilder {
 
     /// `file` with every tensor in a format other than F32 and Q8_0 requantized to Q8_0, as ggml's
     /// reference quantizer does it (per 32 values: d = max|x| / 127 as Float16, q = round(x / d));
-    /// metadata copied.
-    static func requantizedToQ8_0(_ file: GGUFFile) throws -> GGUFBuilder {
+    /// metadata copied. `only` limits it to those formats.
+    static func requantizedToQ8_0(_ file: GGUFFile, only: Set<GGMLType>? = nil) throws -> GGUFBuilder {
         var builder = GGUFBuilder()
         builder.metadata = file.metadata.sorted { $0.key < $1.key }.map { ($0.key, .value($0.value)) }
         for t in file.tensors {
             let source = file.bytes(of: t)
-            guard t.type != .f32, t.type != .q8_0 else {
+            guard t.type != .f32, t.type != .q8_0, only?.contains(t.type) ?? true else {
                 builder.tensors.append(.init(name: t.name, dimensions: t.dimensions, type: t.type, bytes: Array(source)))
                 continue
             }
